@@ -1,0 +1,92 @@
+"""The doctor's checks, gathered into one report that the CLI prints as text or JSON."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from localqwen.doctor.canary import REBUILD_COMMAND, run_canary
+from localqwen.hardware.nvml import probe_nvml
+from localqwen.paths import hf_cache_dir
+
+Status = Literal["ok", "warn", "fail"]
+LOW_DISK_BYTES = 20 * 1024**3  # a 14B Q4_K_M is about 9 GB, a 32B about 20 GB
+
+
+@dataclass
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+
+@dataclass
+class DoctorReport:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return all(check.status != "fail" for check in self.checks)
+
+    def to_json(self) -> dict[str, object]:
+        return {"healthy": self.healthy, "checks": [asdict(check) for check in self.checks]}
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_python() -> Check:
+    version = sys.version.split()[0]
+    if sys.version_info < (3, 11):
+        return Check("python", "fail", f"Python {version}", "localqwen needs Python 3.11 or newer")
+    return Check("python", "ok", f"Python {version} ({sys.executable})")
+
+
+def check_llama_cpp() -> Check:
+    try:
+        version = metadata.version("llama-cpp-python")
+    except metadata.PackageNotFoundError:
+        return Check("llama-cpp-python", "fail", "not installed", REBUILD_COMMAND)
+    return Check("llama-cpp-python", "ok", f"version {version}")
+
+
+def check_nvml() -> Check:
+    probe = probe_nvml()
+    if probe.available:
+        return Check("nvidia", "ok", probe.summary())
+    return Check("nvidia", "ok", f"{probe.summary()}; models run on the CPU")
+
+
+def check_disk(cache: Path | None = None) -> Check:
+    cache = cache or hf_cache_dir()
+    free = shutil.disk_usage(_existing_parent(cache)).free
+    detail = f"{free / 1024**3:.1f} GiB free for models in {cache}"
+    if free < LOW_DISK_BYTES:
+        return Check("disk", "warn", detail, "free some space before pulling a large model")
+    return Check("disk", "ok", detail)
+
+
+def check_canary() -> list[Check]:
+    result = run_canary()
+    if result.ok:
+        offload = "GPU offload available" if result.info.get("gpu_offload") else "CPU only (no GPU backend in this build)"
+        return [
+            Check("llama.cpp build", "ok", offload),
+            Check("canary", "ok", f"tiny model decoded {result.info.get('tokens')} tokens in {result.info.get('ms')} ms, in a child process"),
+        ]
+    return [Check("canary", "fail", result.cause or "the canary failed", result.fix)]
+
+
+def run_doctor() -> DoctorReport:
+    checks = [check_python(), check_llama_cpp(), check_nvml(), check_disk()]
+    if checks[1].status == "ok":
+        checks += check_canary()
+    return DoctorReport(checks)

@@ -1,0 +1,146 @@
+"""Fill-in-the-middle prompts built from the vocabulary's own FIM tokens.
+
+Layout (Qwen2.5-Coder's repo-level format, as llama.cpp's server builds it):
+`<|repo_name|>REPO\\n<|file_sep|>FILE\\nTEXT…<|file_sep|>FILE\\n<|fim_prefix|>PREFIX<|fim_suffix|>SUFFIX<|fim_middle|>`.
+Context from other files goes first so it stays in the KV cache while a person types.
+Pure functions over token lists: the tokenizer is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from localqwen.engine.types import ExtraChunk, FimTokens
+from localqwen.errors import PromptTooLongError
+
+FIM_TEXTS = {
+    "prefix": "<|fim_prefix|>",
+    "suffix": "<|fim_suffix|>",
+    "middle": "<|fim_middle|>",
+    "pad": "<|fim_pad|>",
+    "repo_name": "<|repo_name|>",
+    "file_sep": "<|file_sep|>",
+}
+FIM_METADATA_KEYS = {
+    "prefix": "tokenizer.ggml.fim_pre_token_id",
+    "suffix": "tokenizer.ggml.fim_suf_token_id",
+    "middle": "tokenizer.ggml.fim_mid_token_id",
+    "pad": "tokenizer.ggml.fim_pad_token_id",
+    "repo_name": "tokenizer.ggml.fim_rep_token_id",
+    "file_sep": "tokenizer.ggml.fim_sep_token_id",
+}
+# Share of the room left for the cursor's file that goes to the text before the cursor.
+PREFIX_SHARE = 0.75
+
+
+def find_fim_tokens(
+    metadata: Mapping[str, str], special_token_id: Callable[[str], int | None]
+) -> FimTokens | None:
+    """FIM ids from GGUF metadata; failing that, from the vocabulary by their text.
+
+    Many GGUFs in the wild lack the `fim_*_token_id` keys although the vocabulary
+    holds the tokens. `special_token_id(text)` returns the id of a single special
+    token spelled `text`, or None.
+    """
+    ids: dict[str, int | None] = {}
+    for role, key in FIM_METADATA_KEYS.items():
+        raw = metadata.get(key)
+        ids[role] = int(raw) if raw not in (None, "", "-1") else None
+    source = "metadata"
+    if None in (ids["prefix"], ids["suffix"], ids["middle"]):
+        source = "vocab"
+        ids = {role: special_token_id(text) for role, text in FIM_TEXTS.items()}
+        if None in (ids["prefix"], ids["suffix"], ids["middle"]):
+            return None
+    else:
+        for role in ("pad", "repo_name", "file_sep"):
+            if ids[role] is None:
+                ids[role] = special_token_id(FIM_TEXTS[role])
+    return FimTokens(
+        prefix=ids["prefix"],  # type: ignore[arg-type]
+        suffix=ids["suffix"],  # type: ignore[arg-type]
+        middle=ids["middle"],  # type: ignore[arg-type]
+        pad=ids["pad"],
+        repo_name=ids["repo_name"],
+        file_sep=ids["file_sep"],
+        source=source,  # type: ignore[arg-type]
+    )
+
+
+@dataclass(frozen=True)
+class FimPrompt:
+    tokens: list[int]
+    truncated: bool
+    extra_used: int
+    extra_dropped: int
+
+
+def _context_tokens(
+    tokenize: Callable[[str], list[int]],
+    fim: FimTokens,
+    extra: Sequence[ExtraChunk],
+    repo_name: str,
+    filename: str,
+) -> list[list[int]]:
+    """One token list per piece: the repo header, each extra chunk, the current file header."""
+    if not extra or fim.file_sep is None:
+        return []
+    pieces: list[list[int]] = []
+    if fim.repo_name is not None:
+        pieces.append([fim.repo_name] + tokenize(repo_name + "\n"))
+    for chunk in extra:
+        pieces.append([fim.file_sep] + tokenize(f"{chunk.filename}\n{chunk.text}"))
+    pieces.append([fim.file_sep] + tokenize(f"{filename}\n"))
+    return pieces
+
+
+def build_fim_prompt(
+    tokenize: Callable[[str], list[int]],
+    fim: FimTokens,
+    prefix: str,
+    suffix: str,
+    *,
+    budget: int,
+    extra: Sequence[ExtraChunk] = (),
+    repo_name: str = "project",
+    filename: str = "file",
+) -> FimPrompt:
+    """Build the FIM prompt in at most `budget` tokens.
+
+    Too long: the oldest extra chunks go first, then the far ends of prefix and
+    suffix (about 3:1), keeping the text nearest the cursor.
+    """
+    prefix_ids = tokenize(prefix)
+    suffix_ids = tokenize(suffix)
+    markers = 3
+    extra = list(extra)
+    dropped = 0
+    context = _context_tokens(tokenize, fim, extra, repo_name, filename)
+
+    def context_len() -> int:
+        return sum(len(piece) for piece in context)
+
+    # Drop the oldest chunk while the cursor's file does not fit beside the context.
+    while extra and context_len() + markers + len(prefix_ids) + len(suffix_ids) > budget:
+        extra.pop(0)
+        dropped += 1
+        context = _context_tokens(tokenize, fim, extra, repo_name, filename)
+
+    room = budget - markers - context_len()
+    if room < 1:
+        raise PromptTooLongError(
+            f"a FIM prompt needs at least {markers + context_len() + 1} tokens but only {budget} fit the context"
+        )
+    truncated = dropped > 0
+    if len(prefix_ids) + len(suffix_ids) > room:
+        truncated = True
+        keep_suffix = min(len(suffix_ids), room - int(room * PREFIX_SHARE))
+        keep_prefix = min(len(prefix_ids), room - keep_suffix)
+        keep_suffix = min(len(suffix_ids), room - keep_prefix)
+        prefix_ids = prefix_ids[len(prefix_ids) - keep_prefix:]
+        suffix_ids = suffix_ids[:keep_suffix]
+
+    tokens = [t for piece in context for t in piece]
+    tokens += [fim.prefix, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
+    return FimPrompt(tokens=tokens, truncated=truncated, extra_used=len(extra), extra_dropped=dropped)

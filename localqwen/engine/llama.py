@@ -1,0 +1,333 @@
+"""One GGUF model loaded in llama.cpp (llama-cpp-python): chat, FIM and raw completion streams.
+
+A `Llama` holds one context and no locks, so every use of it goes through
+`self._lock`. Consecutive prompts that share a start reuse the KV cache for it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import llama_cpp
+
+from localqwen.catalog.gguf_header import read_gguf_header
+from localqwen.engine.chat_template import opens_thinking, render_chat, soft_switch
+from localqwen.engine.fim import build_fim_prompt, find_fim_tokens
+from localqwen.engine.sampling import QWEN_PRESETS, Presets
+from localqwen.engine.stops import StopMatcher
+from localqwen.engine.stream import Stream
+from localqwen.engine.thinking import ThinkSplitter
+from localqwen.engine.types import ChatMessage, Delta, ExtraChunk, ModelInfo, Sampling
+from localqwen.errors import FimUnsupportedError, ModelLoadError, PromptTooLongError
+from localqwen.placement import Placement
+
+SPLIT_MODE_IDS = {
+    "none": llama_cpp.LLAMA_SPLIT_MODE_NONE,
+    "layer": llama_cpp.LLAMA_SPLIT_MODE_LAYER,
+    "row": llama_cpp.LLAMA_SPLIT_MODE_ROW,
+    "tensor": llama_cpp.LLAMA_SPLIT_MODE_TENSOR,
+}
+KV_TYPE_IDS = {
+    "f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30,
+}
+SPECIAL_ATTRS = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+
+
+def llama_kwargs(placement: Placement) -> dict[str, object]:
+    kwargs: dict[str, object] = {
+        "n_gpu_layers": placement.n_gpu_layers,
+        "split_mode": SPLIT_MODE_IDS[placement.split_mode],
+        "main_gpu": placement.main_gpu,
+        "tensor_split": list(placement.tensor_split) or None,
+        "n_ctx": placement.n_ctx,
+        "n_batch": placement.n_batch,
+        "n_ubatch": min(placement.n_batch, 512),
+        "type_k": KV_TYPE_IDS[placement.type_k],
+        "type_v": KV_TYPE_IDS[placement.type_v],
+        "flash_attn": placement.flash_attn,
+    }
+    if placement.n_threads is not None:
+        kwargs["n_threads"] = placement.n_threads
+        kwargs["n_threads_batch"] = placement.n_threads
+    return kwargs
+
+
+class LlamaEngine:
+    """A loaded model. Streams hold the context one at a time; others wait their turn."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        placement: Placement = Placement(),
+        *,
+        presets: Presets = QWEN_PRESETS,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        header = read_gguf_header(path)
+        self.placement = placement
+        self.presets = presets
+        self.seed = seed
+        self._lock = threading.Lock()
+        self._active: Stream | None = None
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(header.path), seed=seed, verbose=verbose, **llama_kwargs(placement)
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"{header.path}: llama.cpp could not load this GGUF ({exc})") from exc
+        self._vocab = self._llm._model  # the model: token attributes, training context, end-of-generation checks
+        metadata = dict(self._llm.metadata)
+        self.info = ModelInfo(
+            path=str(header.path),
+            name=header.name or header.path.stem,
+            architecture=header.architecture,
+            n_ctx=self._llm.n_ctx(),
+            n_ctx_train=self._vocab.n_ctx_train(),
+            n_vocab=self._llm.n_vocab(),
+            chat_template=metadata.get("tokenizer.chat_template"),
+            fim=find_fim_tokens(metadata, self.special_token_id),
+            metadata=metadata,
+        )
+
+    # --- vocabulary -------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def detokenize(self, tokens: Sequence[int], *, special: bool = False) -> str:
+        return self._llm.detokenize(list(tokens), special=special).decode("utf-8", "replace")
+
+    def special_token_id(self, text: str) -> int | None:
+        """The id of the single special token spelled `text`, if the vocabulary has one."""
+        ids = self.tokenize(text, special=True)
+        if len(ids) == 1 and self._vocab.token_get_attr(ids[0]) & SPECIAL_ATTRS:
+            return ids[0]
+        return None
+
+    def _ends_generation(self, token: int) -> bool:
+        return bool(
+            llama_cpp.llama_vocab_is_eog(self._vocab.vocab, token)
+            or self._vocab.token_get_attr(token) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+        )
+
+    # --- requests ---------------------------------------------------------------------
+
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        thinking: bool | None = None,
+        sampling: Sampling | None = None,
+        max_tokens: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> Stream:
+        """Chat with the model's own template. `thinking=None`: `/think`, `/no_think`, else on."""
+        if thinking is None:
+            thinking = soft_switch(messages)
+        if thinking is None:
+            thinking = True
+        template = self.info.chat_template
+        if not template:
+            raise ModelLoadError(f"{self.info.path}: the GGUF has no chat template")
+        prompt = render_chat(template, messages, enable_thinking=thinking)
+        tokens = self.tokenize(prompt, special=True)
+        splitter = ThinkSplitter(in_think=opens_thinking(prompt))
+        return self.generate(
+            tokens,
+            sampling=sampling or self.presets.for_chat(thinking),
+            max_tokens=max_tokens,
+            stop=stop,
+            splitter=splitter,
+        )
+
+    def fim(
+        self,
+        prefix: str,
+        suffix: str,
+        *,
+        extra: Sequence[ExtraChunk] = (),
+        repo_name: str = "project",
+        filename: str = "file",
+        max_tokens: int = 128,
+        sampling: Sampling | None = None,
+        stop: Sequence[str] = (),
+    ) -> Stream:
+        """Fill in the middle between `prefix` and `suffix`."""
+        fim = self.info.fim
+        if fim is None:
+            raise FimUnsupportedError(
+                f"{self.info.name} has no fill-in-the-middle tokens in its vocabulary",
+                fix="use a FIM model such as Qwen2.5-Coder or Qwen3-Coder",
+            )
+        max_tokens = max(0, min(max_tokens, self.info.n_ctx - 4))
+        prompt = build_fim_prompt(
+            self.tokenize,
+            fim,
+            prefix,
+            suffix,
+            budget=self.info.n_ctx - max(max_tokens, 1),
+            extra=extra,
+            repo_name=repo_name,
+            filename=filename,
+        )
+        stream = self.generate(
+            prompt.tokens, sampling=sampling or self.presets.fim, max_tokens=max_tokens, stop=stop
+        )
+        stream.stats.truncated = prompt.truncated
+        return stream
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int | None = None,
+        sampling: Sampling | None = None,
+        stop: Sequence[str] = (),
+    ) -> Stream:
+        """A raw prompt; special tokens written in it (`<|fim_prefix|>` …) are parsed as such."""
+        return self.generate(
+            self.tokenize(prompt, special=True),
+            sampling=sampling or self.presets.non_thinking,
+            max_tokens=max_tokens,
+            stop=stop,
+        )
+
+    def generate(
+        self,
+        tokens: list[int],
+        *,
+        sampling: Sampling,
+        max_tokens: int | None = None,
+        stop: Sequence[str] = (),
+        splitter: ThinkSplitter | None = None,
+    ) -> Stream:
+        """The core: prefill (reusing the cached prefix), then sample until a stop."""
+        n_ctx = self.info.n_ctx
+        if not tokens:
+            raise PromptTooLongError("the prompt is empty")
+        if len(tokens) >= n_ctx:
+            raise PromptTooLongError(
+                f"the prompt has {len(tokens)} tokens but the context holds {n_ctx}",
+                fix="shorten it or load the model with a larger context",
+            )
+        room = n_ctx - len(tokens)
+        limit = room if max_tokens is None else max(0, min(max_tokens, room))
+
+        def run(stream: Stream) -> Iterator[Delta]:
+            with self._lock:
+                self._active = stream
+                try:
+                    yield from self._run(stream, tokens, sampling, limit, stop, splitter)
+                finally:
+                    self._active = None
+
+        return Stream(run, tokens)
+
+    def cancel(self) -> None:
+        """Stop whatever stream holds the context now (it ends within one token)."""
+        active = self._active
+        if active is not None:
+            active.cancel()
+
+    def close(self) -> None:
+        self.cancel()
+        with self._lock:
+            self._llm.close()
+
+    def __enter__(self) -> "LlamaEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- inside the lock --------------------------------------------------------------
+
+    def _prefill(self, tokens: list[int], stream: Stream) -> int | None:
+        """Evaluate the prompt, reusing the longest cached prefix. None when cancelled.
+
+        Always evaluates at least the last prompt token, so the logits sampled next are
+        fresh whatever the previous request left behind.
+        """
+        llm = self._llm
+        cached = 0
+        for have, want in zip(llm.input_ids[: llm.n_tokens], tokens):
+            if have != want:
+                break
+            cached += 1
+        cached = min(cached, len(tokens) - 1)
+        if cached < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, cached, -1):
+            cached = 0  # recurrent layers cannot drop a tail: start over
+            llm.reset()
+        llm.n_tokens = cached
+        for start in range(cached, len(tokens), llm.n_batch):
+            if stream.cancelled.is_set():
+                return None
+            llm.eval(tokens[start : start + llm.n_batch])
+        return cached
+
+    def _run(
+        self,
+        stream: Stream,
+        tokens: list[int],
+        sampling: Sampling,
+        limit: int,
+        stop: Sequence[str],
+        splitter: ThinkSplitter | None,
+    ) -> Iterator[Delta]:
+        stats = stream.stats
+        started = time.perf_counter()
+        cached = self._prefill(tokens, stream)
+        stats.prompt_ms = (time.perf_counter() - started) * 1000
+        if cached is None:
+            stats.stop_reason = "cancelled"
+            return
+        stats.cached_n = cached
+        if limit == 0:
+            stats.stop_reason = "prefill"
+            return
+
+        llm = self._llm
+        llm.set_seed(self.seed if sampling.seed is None else sampling.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        stopper = StopMatcher(stop)
+        splitter = splitter or ThinkSplitter(in_think=False, enabled=False)
+        started = time.perf_counter()
+        generator = llm.generate(
+            tokens,
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+            presence_penalty=sampling.presence_penalty,
+        )
+        reason = "length"
+        try:
+            for token in generator:
+                if self._ends_generation(token):
+                    reason = "eos"
+                    break
+                stats.predicted_n += 1
+                text, hit = stopper.feed(decoder.decode(llm.detokenize([token])))
+                yield from splitter.feed(text)
+                if hit:
+                    reason = "stop"
+                    break
+                if stats.predicted_n >= limit:
+                    break
+                if stream.cancelled.is_set():
+                    reason = "cancelled"
+                    break
+        finally:
+            generator.close()
+            stats.predicted_ms = (time.perf_counter() - started) * 1000
+            stats.stop_reason = reason  # type: ignore[assignment]
+        if reason != "stop":
+            tail, _ = stopper.feed(decoder.decode(b"", final=True))
+            yield from splitter.feed(tail + stopper.flush())
+        yield from splitter.flush()

@@ -1,0 +1,48 @@
+"""A running generation: an iterator of `Delta`s with stats and a cancel switch."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from localqwen.engine.types import Delta, GenerationStats
+
+
+class Stream:
+    """Iterate it for deltas; `stats` fill in as it runs; `cancel()` from any thread.
+
+    It holds the engine's context while it runs: iterate it to the end, or close it
+    (it is a context manager) so the next request can start.
+    """
+
+    def __init__(self, run: Callable[["Stream"], Iterator[Delta]], prompt_tokens: list[int]) -> None:
+        self.stats = GenerationStats(prompt_n=len(prompt_tokens))
+        self.prompt_tokens = prompt_tokens
+        self.cancelled = threading.Event()
+        self._iterator = run(self)
+
+    def __iter__(self) -> Iterator[Delta]:
+        return self
+
+    def __next__(self) -> Delta:
+        return next(self._iterator)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def close(self) -> None:
+        self._iterator.close()
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def collect(self) -> tuple[str, str]:
+        """Run to the end; return (reasoning, content)."""
+        reasoning: list[str] = []
+        content: list[str] = []
+        for delta in self:
+            (reasoning if delta.kind == "reasoning" else content).append(delta.text)
+        return "".join(reasoning), "".join(content)

@@ -1,0 +1,103 @@
+"""Plain data that crosses the engine's boundary: messages, sampling, deltas, stats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+DeltaKind = Literal["reasoning", "content"]
+StopReason = Literal["eos", "stop", "length", "cancelled", "prefill"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampler settings for one request. temperature 0 means greedy."""
+
+    temperature: float = 0.7
+    top_p: float = 0.8
+    top_k: int = 20
+    min_p: float = 0.0
+    presence_penalty: float = 0.0
+    repeat_penalty: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError("temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+        if self.top_k < 0:
+            raise ValueError("top_k must be >= 0")
+
+
+GREEDY = Sampling(temperature=0.0, top_p=1.0, top_k=1)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of streamed output, either thinking (`reasoning`) or the answer (`content`)."""
+
+    kind: DeltaKind
+    text: str
+
+
+@dataclass
+class GenerationStats:
+    """What one request cost; `cached_n` prompt tokens were reused from the KV cache."""
+
+    prompt_n: int = 0
+    cached_n: int = 0
+    predicted_n: int = 0
+    prompt_ms: float = 0.0
+    predicted_ms: float = 0.0
+    stop_reason: StopReason | None = None
+    truncated: bool = False
+
+    @property
+    def evaluated_n(self) -> int:
+        return self.prompt_n - self.cached_n
+
+
+@dataclass(frozen=True)
+class FimTokens:
+    """Ids of the FIM markers, and where we found them (GGUF metadata or vocabulary text)."""
+
+    prefix: int
+    suffix: int
+    middle: int
+    pad: int | None = None
+    repo_name: int | None = None
+    file_sep: int | None = None
+    source: Literal["metadata", "vocab"] = "metadata"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    name: str
+    architecture: str
+    n_ctx: int
+    n_ctx_train: int
+    n_vocab: int
+    chat_template: str | None
+    fim: FimTokens | None
+    metadata: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def supports_fim(self) -> bool:
+        return self.fim is not None
+
+
+@dataclass(frozen=True)
+class ExtraChunk:
+    """Context from another file, placed before the cursor's file in a FIM prompt."""
+
+    filename: str
+    text: str

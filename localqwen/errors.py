@@ -1,0 +1,54 @@
+"""One error family, so every face (CLI, TUI, server) can show a person one clear line.
+
+Each error carries a short `title` for a UI, the `message` (what is wrong, naming the
+thing), and an optional `fix` (what to do about it).
+"""
+
+from __future__ import annotations
+
+
+class LocalQwenError(Exception):
+    """Base of every error localqwen raises on purpose."""
+
+    title = "localqwen error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def one_line(self) -> str:
+        return f"{self.message} ({self.fix})" if self.fix else self.message
+
+
+class UserInputError(LocalQwenError):
+    """A person gave us something unusable: a bad path, a bad flag value."""
+
+    title = "Bad input"
+    exit_code = 2
+
+
+class ModelFileError(UserInputError):
+    """The model file is missing, a directory, not a GGUF or damaged."""
+
+    title = "Model file"
+
+
+class ModelLoadError(LocalQwenError):
+    """llama.cpp refused a file that looked like a valid GGUF."""
+
+    title = "Model load failed"
+    exit_code = 2
+
+
+class PromptTooLongError(UserInputError):
+    """The prompt cannot fit the loaded context, even after trimming."""
+
+    title = "Prompt too long"
+
+
+class FimUnsupportedError(UserInputError):
+    """The model's vocabulary has no fill-in-the-middle tokens."""
+
+    title = "No FIM support"

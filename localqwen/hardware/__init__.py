@@ -1,0 +1,1 @@
+"""What this machine has: NVIDIA GPUs through NVML, RAM and cores through psutil."""

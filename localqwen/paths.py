@@ -1,0 +1,35 @@
+"""Where localqwen keeps its files; one root that tests (and people) can move.
+
+`LOCALQWEN_HOME` overrides everything; otherwise platformdirs picks the usual place.
+Model weights do not live here: they stay in the Hugging Face cache, shared with
+every other tool that uses it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def home() -> Path:
+    override = os.environ.get("LOCALQWEN_HOME")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir("localqwen", appauthor=False))
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, resolved the way huggingface_hub resolves it."""
+    from huggingface_hub import constants  # light import; only reads env vars
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def profiles_dir() -> Path:
+    """The shipped profiles: inside the wheel, or the repository's folder in a checkout."""
+    packaged = Path(__file__).parent / "_profiles"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "profiles"

@@ -1,0 +1,119 @@
+"""`localqwen chat PATH --plain`: a line REPL on stdin/stdout, for scripts and bare terminals.
+
+Thinking is shown dimmed on a terminal, between `<think>` lines when piped, or
+hidden with `--no-think` (which also turns it off in the model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from localqwen.engine.llama import LlamaEngine
+from localqwen.engine.types import ChatMessage
+from localqwen.errors import PromptTooLongError
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+HELP = "commands: /exit  /reset  (add /think or /no_think to a message to switch thinking)"
+
+
+@dataclass
+class ReplOptions:
+    thinking: bool | None = None  # None: the model's default, or /think /no_think per message
+    show_thinking: bool = True
+    max_tokens: int | None = 1024
+    system: str | None = None
+
+
+class PlainChat:
+    def __init__(self, engine: LlamaEngine, options: ReplOptions, out: TextIO, *, tty: bool) -> None:
+        self.engine = engine
+        self.options = options
+        self.out = out
+        self.tty = tty
+        self.history: list[ChatMessage] = []
+
+    def _conversation(self) -> list[ChatMessage]:
+        system = [ChatMessage("system", self.options.system)] if self.options.system else []
+        return system + self.history
+
+    def ask(self, text: str) -> str:
+        """Send one user message, stream the reply to `out`, return the answer text."""
+        self.history.append(ChatMessage("user", text))
+        while True:
+            try:
+                stream = self.engine.chat(
+                    self._conversation(), thinking=self.options.thinking, max_tokens=self.options.max_tokens
+                )
+                break
+            except PromptTooLongError:
+                if len(self.history) <= 1:
+                    self.history.pop()
+                    raise
+                del self.history[:2]  # drop the oldest exchange and try again
+                self.out.write("[oldest turn dropped to fit the context]\n")
+        answer: list[str] = []
+        in_reasoning = False
+        try:
+            for delta in stream:
+                if delta.kind == "reasoning":
+                    if not self.options.show_thinking:
+                        continue
+                    if not in_reasoning:
+                        self.out.write(DIM if self.tty else "<think>\n")
+                        in_reasoning = True
+                    self.out.write(delta.text)
+                else:
+                    if in_reasoning:
+                        self.out.write(RESET + "\n" if self.tty else "\n</think>\n")
+                        in_reasoning = False
+                    answer.append(delta.text)
+                    self.out.write(delta.text)
+                self.out.flush()
+        except KeyboardInterrupt:
+            stream.cancel()
+            stream.close()
+            self.out.write("\n[stopped]")
+        if in_reasoning:
+            self.out.write(RESET if self.tty else "\n</think>")
+        self.out.write("\n")
+        self.out.flush()
+        reply = "".join(answer)
+        self.history.append(ChatMessage("assistant", reply))
+        return reply
+
+
+def run_repl(
+    engine: LlamaEngine,
+    options: ReplOptions,
+    read_line: Callable[[str], str],
+    out: TextIO,
+    *,
+    tty: bool,
+) -> int:
+    """Read messages until EOF or /exit. `read_line` is `input` on a terminal."""
+    chat = PlainChat(engine, options, out, tty=tty)
+    if tty:
+        out.write(f"{engine.info.name} ({engine.info.architecture}, context {engine.info.n_ctx}). {HELP}\n")
+    while True:
+        try:
+            line = read_line("you> " if tty else "")
+        except EOFError:
+            return 0
+        except KeyboardInterrupt:
+            out.write("\n")
+            return 0
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return 0
+        if text == "/reset":
+            chat.history.clear()
+            out.write("[conversation cleared]\n")
+            continue
+        try:
+            chat.ask(text)
+        except PromptTooLongError as exc:
+            out.write(f"[not sent: {exc.one_line()}]\n")

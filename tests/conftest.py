@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from localqwen.tinymodel import TinySpec, write_tiny_gguf
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own LOCALQWEN_HOME and an offline Hugging Face hub."""
+    monkeypatch.setenv("LOCALQWEN_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(models_dir: Path) -> Path:
+    return write_tiny_gguf(models_dir / "tiny-qwen3.gguf", TinySpec(arch="qwen3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(models_dir: Path) -> Path:
+    return write_tiny_gguf(models_dir / "tiny-qwen2.gguf", TinySpec(arch="qwen2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_no_fim_ids(models_dir: Path) -> Path:
+    return write_tiny_gguf(
+        models_dir / "tiny-qwen3-nofim.gguf", TinySpec(arch="qwen3", fim_ids_in_metadata=False)
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_opens_think(models_dir: Path) -> Path:
+    """Qwen3.6-style: the prompt opens `<think>`, so the output starts as reasoning."""
+    return write_tiny_gguf(models_dir / "tiny-qwen36.gguf", TinySpec(arch="qwen3", opens_think_in_prompt=True))
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_qwen3: Path):
+    from localqwen.engine.llama import LlamaEngine
+    from localqwen.placement import Placement
+
+    with LlamaEngine(tiny_qwen3, Placement(n_ctx=1024, n_threads=2)) as loaded:
+        yield loaded

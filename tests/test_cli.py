@@ -1,0 +1,99 @@
+"""The `localqwen` command as a person runs it: a real child process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def localqwen(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "localqwen", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_chat_plain_answers_on_stdout(tiny_qwen3: Path) -> None:
+    result = localqwen("chat", str(tiny_qwen3), "--plain", "--max-tokens", "16", stdin="hello\n")
+    assert result.returncode == 0, result.stderr
+    assert "<think>" not in result.stdout  # this model answers without thinking
+    assert len(result.stdout.strip()) > 10
+
+
+def test_chat_plain_shows_thinking_between_tags_when_piped(tiny_opens_think: Path) -> None:
+    result = localqwen("chat", str(tiny_opens_think), "--plain", "--max-tokens", "16", stdin="hello\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "<think>" and lines[-1] == "</think>" and len("".join(lines[1:-1])) > 10
+
+
+def test_chat_plain_no_think_hides_thinking(tiny_opens_think: Path) -> None:
+    result = localqwen("chat", str(tiny_opens_think), "--plain", "--no-think", "--max-tokens", "8", stdin="hi\n\n/reset\nagain\n/exit\nignored\n")
+    assert result.returncode == 0, result.stderr
+    assert "<think>" not in result.stdout
+    assert "[conversation cleared]" in result.stdout
+    answers = [line for line in result.stdout.splitlines() if line and not line.startswith("[")]
+    assert len(answers) == 2
+
+
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (lambda tmp: tmp / "missing.gguf", "no such file"),
+        (lambda tmp: tmp, "is a directory"),
+        (lambda tmp: (tmp / "notes.txt", (tmp / "notes.txt").write_text("not a model"))[0], "not a GGUF file"),
+        ("truncated", "truncated"),
+    ],
+)
+def test_bad_model_path_is_one_clear_line_and_exit_2(tmp_path: Path, tiny_qwen3: Path, make, problem: str) -> None:
+    if make == "truncated":
+        path = tmp_path / "cut.gguf"
+        path.write_bytes(tiny_qwen3.read_bytes()[:100_000])
+    else:
+        path = make(tmp_path)
+    result = localqwen("chat", str(path), "--plain", stdin="hello\n")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("localqwen: error: ") and str(path) in lines[0] and problem in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_flag_value_exits_2_without_traceback(tiny_qwen3: Path) -> None:
+    result = localqwen("chat", str(tiny_qwen3), "--ctx", "zero")
+    assert result.returncode == 2 and "'zero' is not a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_tiny_writes_a_model_chat_can_load(tmp_path: Path) -> None:
+    out = tmp_path / "t.gguf"
+    result = localqwen("tiny", str(out), "--arch", "qwen2")
+    assert result.returncode == 0 and Path(result.stdout.strip()) == out and out.stat().st_size > 0
+
+
+def test_no_arguments_prints_help() -> None:
+    result = localqwen()
+    assert result.returncode == 0 and "doctor" in result.stdout and "chat" in result.stdout
+
+
+def test_doctor_json_is_healthy_here() -> None:
+    result = localqwen("doctor", "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, report
+    assert report["healthy"] is True
+    names = {check["name"] for check in report["checks"]}
+    assert {"python", "llama-cpp-python", "nvidia", "disk", "canary", "llama.cpp build"} <= names
+
+
+def test_doctor_reports_a_crashing_canary_and_exits_1() -> None:
+    result = localqwen("doctor", env={"LOCALQWEN_CANARY_CRASH": "SIGSEGV"})
+    assert result.returncode == 1
+    assert "SIGSEGV" in result.stdout and "CMAKE_ARGS=" in result.stdout and "not healthy" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

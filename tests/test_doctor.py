@@ -1,0 +1,38 @@
+import signal
+
+import pytest
+
+from localqwen.doctor.canary import CRASH_HOOK, run_canary
+from localqwen.doctor.report import check_disk
+from localqwen.hardware.nvml import probe_nvml
+
+
+def test_healthy_canary_decodes_in_a_child() -> None:
+    result = run_canary()
+    assert result.ok, result
+    assert result.stage == "decoded" and result.returncode == 0
+    assert result.info["tokens"] == 4 and isinstance(result.info["gpu_offload"], bool)
+
+
+@pytest.mark.parametrize("sig", ["SIGSEGV", "SIGILL"])
+def test_crashing_child_is_reported_with_cause_and_fix(sig: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CRASH_HOOK, sig)
+    result = run_canary()
+    assert not result.ok
+    assert result.returncode == -signal.Signals[sig]
+    assert result.signal_name == sig and result.stage == "loaded"
+    assert sig in (result.cause or "") and "first decode" in (result.cause or "")
+    assert result.fix and "GGML_NATIVE=OFF" in result.fix and "--force-reinstall" in result.fix
+
+
+def test_no_nvidia_driver_is_a_result_not_an_exception() -> None:
+    probe = probe_nvml()
+    if probe.available:  # pragma: no cover - only on a machine with a driver
+        assert probe.driver_version
+    else:
+        assert "no NVIDIA GPU" in probe.summary()
+
+
+def test_disk_check_walks_up_to_an_existing_folder(tmp_path) -> None:
+    check = check_disk(tmp_path / "not" / "yet" / "there")
+    assert check.status in ("ok", "warn") and "GiB free" in check.detail

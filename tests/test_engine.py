@@ -1,0 +1,180 @@
+import threading
+from pathlib import Path
+
+import pytest
+
+from localqwen.engine.llama import LlamaEngine
+from localqwen.engine.types import GREEDY, ChatMessage
+from localqwen.errors import ModelFileError, PromptTooLongError
+from localqwen.placement import Placement
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("fixture", ["tiny_qwen2", "tiny_qwen3"])
+def test_tiny_model_loads_and_generates(fixture: str, request: pytest.FixtureRequest) -> None:
+    path: Path = request.getfixturevalue(fixture)
+    with LlamaEngine(path, Placement(n_ctx=256, n_threads=2)) as engine:
+        info = engine.info
+        assert info.architecture == fixture.removeprefix("tiny_")
+        assert info.n_ctx == 256 and info.n_ctx_train == 4096
+        assert info.n_vocab > 256 and info.chat_template and info.supports_fim
+        with engine.complete("hello world", max_tokens=12, sampling=GREEDY) as stream:
+            _, text = stream.collect()
+        assert stream.stats.predicted_n == 12 and stream.stats.stop_reason == "length"
+        assert text.strip() and text.isascii()
+        with engine.complete("hello world", max_tokens=12, sampling=GREEDY) as again:
+            assert again.collect()[1] == text  # greedy is repeatable
+
+
+def test_chat_streams_and_thinking_switch_changes_the_prompt(engine: LlamaEngine) -> None:
+    messages = [ChatMessage("user", "hello")]
+    with engine.chat(messages, thinking=True, max_tokens=8, sampling=GREEDY) as on:
+        deltas = list(on)
+    assert deltas and on.stats.predicted_n == 8
+    with engine.chat(messages, thinking=False, max_tokens=1) as off:
+        off.collect()
+    think = engine.special_token_id("<think>")
+    end_think = engine.special_token_id("</think>")
+    assert think is not None and end_think is not None
+    assert end_think not in on.prompt_tokens
+    assert off.prompt_tokens[-6:-2].count(end_think) == 1  # "<think>\n\n</think>\n\n" pre-filled
+    with engine.chat([ChatMessage("user", "hello /no_think")], max_tokens=1) as soft:
+        soft.collect()
+    assert end_think in soft.prompt_tokens
+
+
+def test_prompt_that_opens_thinking_streams_reasoning(tiny_opens_think: Path) -> None:
+    with LlamaEngine(tiny_opens_think, Placement(n_ctx=256, n_threads=2)) as engine:
+        with engine.chat([ChatMessage("user", "hi")], max_tokens=8, sampling=GREEDY) as thinking:
+            kinds = {delta.kind for delta in thinking}
+        assert kinds == {"reasoning"}
+        with engine.chat([ChatMessage("user", "hi /no_think")], max_tokens=8, sampling=GREEDY) as direct:
+            kinds = {delta.kind for delta in direct}
+        assert kinds == {"content"}
+
+
+def test_chat_prompt_parses_the_templates_special_tokens(engine: LlamaEngine) -> None:
+    with engine.chat([ChatMessage("system", "be brief"), ChatMessage("user", "hi")], max_tokens=1) as stream:
+        stream.collect()
+    im_start = engine.special_token_id("<|im_start|>")
+    assert stream.prompt_tokens[0] == im_start and stream.prompt_tokens.count(im_start) == 3
+
+
+def test_cancel_stops_a_stream_within_one_token(engine: LlamaEngine) -> None:
+    stream = engine.chat([ChatMessage("user", "tell me a long story")], max_tokens=400, sampling=GREEDY)
+    seen = 0
+    for _ in stream:
+        seen = stream.stats.predicted_n
+        if seen >= 3:
+            stream.cancel()
+    assert stream.stats.stop_reason == "cancelled"
+    assert stream.stats.predicted_n == seen <= 4
+
+
+def test_engine_cancel_from_another_thread(engine: LlamaEngine) -> None:
+    started = threading.Event()
+    stream = engine.complete("once upon a time", max_tokens=900, sampling=GREEDY)
+
+    def consume() -> None:
+        for _ in stream:
+            started.set()
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    assert started.wait(30)
+    engine.cancel()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert stream.stats.stop_reason == "cancelled" and stream.stats.predicted_n < 900
+
+
+def test_threads_hammering_one_engine_get_their_own_answers(engine: LlamaEngine) -> None:
+    prompts = {
+        "fim": lambda: engine.fim("def add(a, b):\n    return ", "\n", max_tokens=10),
+        "chat": lambda: engine.chat([ChatMessage("user", "hello")], max_tokens=10, sampling=GREEDY),
+        "raw": lambda: engine.complete("import os\nimport", max_tokens=10, sampling=GREEDY),
+    }
+    expected = {name: make().collect() for name, make in prompts.items()}
+    assert len({v for v in expected.values()}) == 3
+    results: list[tuple[str, tuple[str, str]]] = []
+    errors: list[BaseException] = []
+
+    def hammer(order: list[str]) -> None:
+        try:
+            for _ in range(4):
+                for name in order:
+                    with prompts[name]() as stream:
+                        results.append((name, stream.collect()))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(order,)) for order in (["fim", "chat", "raw"], ["raw", "fim", "chat"], ["chat", "raw", "fim"])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    assert len(results) == 36
+    for name, answer in results:
+        assert answer == expected[name], name
+
+
+def test_second_fim_request_that_extends_the_first_reuses_the_cache(engine: LlamaEngine) -> None:
+    engine.complete("something unrelated", max_tokens=1).collect()
+    prefix = "import os\nimport sys\n\ndef main():\n    "
+    with engine.fim(prefix, "\n", max_tokens=5) as first:
+        first.collect()
+    with engine.fim(prefix + "print(", "\n", max_tokens=5) as second:
+        second.collect()
+    shared = common_prefix(first.prompt_tokens, second.prompt_tokens)
+    assert shared > 10
+    assert second.stats.cached_n == shared
+    assert second.stats.evaluated_n == len(second.prompt_tokens) - shared
+    with engine.fim(prefix + "print(", "\n", max_tokens=0) as warm:
+        assert list(warm) == []
+    assert warm.stats.stop_reason == "prefill"
+    assert warm.stats.cached_n == len(warm.prompt_tokens) - 1
+
+
+def test_prompt_longer_than_the_context_is_refused(engine: LlamaEngine) -> None:
+    with pytest.raises(PromptTooLongError, match="context holds 1024"):
+        engine.complete("hello " * 2000)
+
+
+def test_stop_strings_end_the_stream_and_are_not_emitted(engine: LlamaEngine) -> None:
+    _, text = engine.complete("hello world", max_tokens=30, sampling=GREEDY).collect()
+    stop = text[5:8]
+    with engine.complete("hello world", max_tokens=30, sampling=GREEDY, stop=[stop]) as stream:
+        _, cut = stream.collect()
+    assert stream.stats.stop_reason == "stop"
+    assert cut == text[: text.index(stop)]
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: tmp / "missing.gguf", "no such file"),
+        (lambda tmp: tmp, "is a directory"),
+        (lambda tmp: (tmp / "notes.gguf", (tmp / "notes.gguf").write_text("hello"))[0], "not a GGUF file"),
+    ],
+)
+def test_bad_paths_name_the_file_and_the_problem(tmp_path: Path, make, message: str) -> None:
+    path = make(tmp_path)
+    with pytest.raises(ModelFileError, match=message) as info:
+        LlamaEngine(path)
+    assert str(path) in str(info.value)
+
+
+def test_truncated_gguf_is_refused_before_llama_cpp(tmp_path: Path, tiny_qwen3: Path) -> None:
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_qwen3.read_bytes()[: tiny_qwen3.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="truncated"):
+        LlamaEngine(cut)
