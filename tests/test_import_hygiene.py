@@ -12,7 +12,7 @@ def test_core_modules_do_not_pull_in_textual() -> None:
     code = (
         "import sys\n"
         "import localqwen.cli, localqwen.doctor, localqwen.engine.llama, localqwen.catalog.gguf_header, "
-        "localqwen.hardware.nvml, localqwen.repl\n"
+        "localqwen.hardware, localqwen.plan, localqwen.repl\n"
         "assert 'textual' not in sys.modules, 'textual imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -35,3 +35,13 @@ def test_only_the_engine_imports_llama_cpp() -> None:
             if any(n.split(".")[0] == "llama_cpp" for n in names) and "engine" not in source.relative_to(PACKAGE).parts:
                 offenders.append(str(source))
     assert not offenders
+
+
+def test_plan_is_pure() -> None:
+    """plan imports only data: no hardware probing, no downloads, no llama.cpp."""
+    code = (
+        "import sys, localqwen.plan\n"
+        "loaded = {'psutil', 'pynvml', 'llama_cpp', 'huggingface_hub', 'textual', 'localqwen.hardware.detect'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from localqwen.doctor.canary import REBUILD_COMMAND, run_canary
-from localqwen.hardware.nvml import probe_nvml
+from localqwen.hardware import detect_hardware
 from localqwen.paths import hf_cache_dir
 
 Status = Literal["ok", "warn", "fail"]
@@ -58,11 +58,13 @@ def check_llama_cpp() -> Check:
     return Check("llama-cpp-python", "ok", f"version {version}")
 
 
-def check_nvml() -> Check:
-    probe = probe_nvml()
-    if probe.available:
-        return Check("nvidia", "ok", probe.summary())
-    return Check("nvidia", "ok", f"{probe.summary()}; models run on the CPU")
+def check_nvidia() -> Check:
+    hw = detect_hardware()
+    notes = "; ".join(hw.notes)
+    if hw.gpus:
+        names = ", ".join(f"GPU{g.index} {g.name} ({g.total_bytes / 1024**3:.0f} GiB)" for g in hw.gpus)
+        return Check("nvidia", "warn" if notes else "ok", names + (f"; {notes}" if notes else ""))
+    return Check("nvidia", "ok", f"{notes or 'no NVIDIA GPU found'}; models run on the CPU")
 
 
 def check_disk(cache: Path | None = None) -> Check:
@@ -86,7 +88,7 @@ def check_canary() -> list[Check]:
 
 
 def run_doctor() -> DoctorReport:
-    checks = [check_python(), check_llama_cpp(), check_nvml(), check_disk()]
+    checks = [check_python(), check_llama_cpp(), check_nvidia(), check_disk()]
     if checks[1].status == "ok":
         checks += check_canary()
     return DoctorReport(checks)

@@ -84,7 +84,7 @@ class LlamaEngine:
         metadata = dict(self._llm.metadata)
         self.info = ModelInfo(
             path=str(header.path),
-            name=header.name or header.path.stem,
+            name=header.name or Path(header.path).stem,
             architecture=header.architecture,
             n_ctx=self._llm.n_ctx(),
             n_ctx_train=self._vocab.n_ctx_train(),

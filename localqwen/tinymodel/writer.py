@@ -25,8 +25,8 @@ class TinySpec:
     arch: Arch = "qwen3"
     n_layer: int = 2
     n_embd: int = 64
-    n_head: int = 4
-    n_head_kv: int = 2
+    n_head: int = 2
+    n_head_kv: int = 1  # head size 32: quantized KV caches need whole 32-element blocks
     n_ff: int = 128
     context_length: int = 4096
     fim_tokens: bool = True

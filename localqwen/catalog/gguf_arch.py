@@ -1,0 +1,83 @@
+"""Architecture numbers and a one-build model spec, straight from a GGUF header.
+
+So any GGUF — on disk or on the Hub — can be planned without a catalog entry.
+Hybrid models (Qwen3.5/Qwen3-Next: Gated DeltaNet + full attention) keep a KV cache
+only in their attention layers; llama.cpp marks them by `full_attention_interval`
+or by a per-layer `head_count_kv` array with zeros for recurrent layers.
+"""
+
+from __future__ import annotations
+
+from localqwen.catalog.gguf_header import GgufHeader
+from localqwen.catalog.types import ArchNumbers, Build, ModelSpec
+from localqwen.errors import ModelFileError
+
+FILE_TYPES = {0: "F32", 1: "F16", 7: "Q8_0", 15: "Q4_K_M", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
+
+
+def _int(meta: dict[str, object], key: str, default: int | None = None) -> int:
+    value = meta.get(key, default)
+    if isinstance(value, list):
+        value = max(value) if value else default
+    if not isinstance(value, (int, float)):
+        raise ModelFileError(f"GGUF metadata lacks {key}, which the memory estimate needs")
+    return int(value)
+
+
+def arch_from_header(header: GgufHeader) -> ArchNumbers:
+    meta, a = header.metadata, header.architecture
+    layers = _int(meta, f"{a}.block_count")
+    heads = _int(meta, f"{a}.attention.head_count")
+    hidden = _int(meta, f"{a}.embedding_length")
+    kv_raw = meta.get(f"{a}.attention.head_count_kv", heads)
+    attention_layers = layers
+    if isinstance(kv_raw, list):
+        attention_layers = sum(1 for n in kv_raw if n)
+    interval = meta.get(f"{a}.full_attention_interval")
+    if isinstance(interval, int) and interval > 1:
+        attention_layers = layers // interval
+    head_dim = _int(meta, f"{a}.attention.key_length", hidden // heads if heads else 0)
+    return ArchNumbers(
+        layers=layers,
+        attention_layers=attention_layers,
+        heads=heads,
+        kv_heads=_int(meta, f"{a}.attention.head_count_kv", heads),
+        head_dim=head_dim,
+        hidden=hidden,
+        vocab=header.vocab_size,
+        experts=_int(meta, f"{a}.expert_count", 0),
+        experts_active=_int(meta, f"{a}.expert_used_count", 0),
+    )
+
+
+def spec_from_header(header: GgufHeader, *, repo: str = "", files: tuple[str, ...] = ()) -> ModelSpec:
+    """A model spec with the one build this file is."""
+    arch = arch_from_header(header)
+    meta = header.metadata
+    quant = FILE_TYPES.get(_int(meta, "general.file_type", -1), "GGUF")
+    template = str(meta.get("tokenizer.chat_template") or "")
+    params_b = _params_b(header, arch)
+    name = header.name or header.path.rsplit("/", 1)[-1]
+    return ModelSpec(
+        id=name.lower().replace(" ", "-"),
+        name=name,
+        family=header.architecture,
+        context=_int(meta, f"{header.architecture}.context_length", 4096),
+        thinking="enable_thinking" in template or "<think>" in template,
+        fim="tokenizer.ggml.fim_pre_token_id" in meta or "<|fim_prefix|>" in template,
+        params_b=params_b,
+        active_params_b=params_b * (arch.experts_active / arch.experts) if arch.experts else params_b,
+        arch=arch,
+        builds=(Build(quant, "gguf", repo, files or (header.path,), header.tensor_bytes),),
+        source=header.path,
+    )
+
+
+def _params_b(header: GgufHeader, arch: ArchNumbers) -> float:
+    """Parameter count from the metadata when given, else a rough count from the shapes."""
+    count = header.metadata.get("general.parameter_count")
+    if isinstance(count, int):
+        return count / 1e9
+    ffn = _int(header.metadata, f"{header.architecture}.feed_forward_length", 4 * arch.hidden)
+    per_layer = 4 * arch.hidden * arch.hidden + 3 * arch.hidden * ffn * max(arch.experts, 1)
+    return (arch.layers * per_layer + 2 * arch.vocab * arch.hidden) / 1e9

@@ -1,0 +1,126 @@
+"""Load the catalog from TOML: the shipped `profiles/models/*.toml`, then a person's own.
+
+A person extends the catalog by dropping a TOML file with the same schema into
+`$LOCALQWEN_HOME/models/`; a model there with a known id replaces the shipped one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from localqwen.catalog.types import ArchNumbers, Build, ModelSpec, SamplingPreset
+from localqwen.errors import UserInputError
+from localqwen.paths import home, profiles_dir
+
+
+class CatalogError(UserInputError):
+    title = "Model catalog"
+
+
+class UnknownModelError(UserInputError):
+    title = "Unknown model"
+
+
+def _need(table: dict, key: str, kind: type | tuple[type, ...], where: str) -> object:
+    if key not in table:
+        raise CatalogError(f"{where}: {key!r} is missing")
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise CatalogError(f"{where}: {key!r} should be {expected}, not {value!r}")
+    return value
+
+
+def _model(table: dict, where: str) -> ModelSpec:
+    model_id = str(_need(table, "id", str, where))
+    where = f"{where}: model {model_id}"
+    name = str(_need(table, "name", str, where))
+    family = str(_need(table, "family", str, where))
+    context = int(_need(table, "context", int, where))  # type: ignore[arg-type]
+    thinking = bool(_need(table, "thinking", bool, where))
+    fim = bool(_need(table, "fim", bool, where))
+    params = float(_need(table, "params_b", float, where))  # type: ignore[arg-type]
+    arch_table = _need(table, "arch", dict, where)
+    arch = ArchNumbers(
+        **{key: int(_need(arch_table, key, int, f"{where}: arch")) for key in (  # type: ignore[arg-type]
+            "layers", "attention_layers", "heads", "kv_heads", "head_dim", "hidden", "vocab")},
+        experts=int(arch_table.get("experts", 0)),  # type: ignore[union-attr]
+        experts_active=int(arch_table.get("experts_active", 0)),  # type: ignore[union-attr]
+    )
+    return ModelSpec(
+        id=model_id,
+        name=name,
+        family=family,
+        context=context,
+        thinking=thinking,
+        fim=fim,
+        params_b=params,
+        active_params_b=float(table.get("active_params_b", params)),
+        arch=arch,
+        builds=tuple(_build(b, f"{where}: build {i + 1}") for i, b in enumerate(table.get("build", []))),
+        sampling={mode: SamplingPreset(**preset) for mode, preset in table.get("sampling", {}).items()},
+        source=where.split(":")[0],
+    )
+
+
+def _build(table: dict, where: str) -> Build:
+    fmt = _need(table, "format", str, where)
+    if fmt not in ("gguf", "awq"):
+        raise CatalogError(f"{where}: format should be gguf or awq, not {fmt!r}")
+    return Build(
+        quant=str(_need(table, "quant", str, where)),
+        format=fmt,  # type: ignore[arg-type]
+        repo=str(_need(table, "repo", str, where)),
+        files=tuple(table.get("files", [])),
+        size_bytes=int(_need(table, "size_bytes", int, where)),  # type: ignore[arg-type]
+    )
+
+
+def load_file(path: Path) -> list[ModelSpec]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot be read ({exc.strerror})") from exc
+    try:
+        return [_model(table, str(path)) for table in data.get("model", [])]
+    except TypeError as exc:  # a preset with an unknown key, and the like
+        raise CatalogError(f"{path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: tuple[ModelSpec, ...]
+
+    def ids(self) -> list[str]:
+        return [m.id for m in self.models]
+
+    def find(self, name: str) -> ModelSpec:
+        """By id or display name, case-insensitive; an unknown name suggests the nearest."""
+        wanted = name.strip().lower()
+        for model in self.models:
+            if wanted in (model.id.lower(), model.name.lower()):
+                return model
+        near = difflib.get_close_matches(wanted, self.ids(), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(near)}?" if near else "see `localqwen plan` for the list"
+        raise UnknownModelError(f"unknown model {name!r}", fix=hint)
+
+
+def catalog_dirs() -> list[Path]:
+    return [profiles_dir() / "models", home() / "models"]
+
+
+def load_catalog(dirs: Iterable[Path] | None = None) -> Catalog:
+    by_id: dict[str, ModelSpec] = {}
+    for folder in dirs if dirs is not None else catalog_dirs():
+        for path in sorted(Path(folder).glob("*.toml")):
+            for model in load_file(path):
+                by_id[model.id] = model
+    return Catalog(tuple(by_id.values()))

@@ -1,0 +1,96 @@
+"""Read a remote GGUF's header with HTTP range requests: plan a model without downloading it.
+
+The first bytes are written into a sparse temporary file as large as the remote one,
+and the ordinary parser reads it. Fetch a little, grow until the whole header (which
+ends where tensor data starts) lies inside real bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from localqwen.catalog.gguf_header import GGUF_MAGIC, GgufHeader, parse_header
+from localqwen.errors import ModelFileError, UserInputError
+
+FIRST_CHUNK = 1 << 20  # Qwen's 151k-token vocabulary makes headers of about 5-10 MB
+MAX_HEADER = 64 << 20
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+class RemoteError(UserInputError):
+    title = "Remote model"
+
+
+def hf_url(spec: str) -> str:
+    """`hf:owner/repo/path/file.gguf` (optionally `@revision`) as a resolve URL; URLs pass through."""
+    if spec.startswith(("http://", "https://")):
+        return spec
+    body = spec.removeprefix("hf:")
+    revision = "main"
+    if "@" in body:
+        body, revision = body.rsplit("@", 1)
+    parts = body.split("/")
+    if len(parts) < 3 or not all(parts):
+        raise RemoteError(f"{spec!r} is not hf:OWNER/REPO/FILE.gguf")
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    return f"{endpoint}/{parts[0]}/{parts[1]}/resolve/{revision}/{'/'.join(parts[2:])}"
+
+
+def _get_range(url: str, start: int, end: int) -> tuple[bytes, int]:
+    headers = {"Range": f"bytes={start}-{end}", "User-Agent": "localqwen"}
+    token = os.environ.get("HF_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+            if resp.status != 206:
+                raise RemoteError(
+                    f"{url}: the server ignored the Range request (HTTP {resp.status}), "
+                    "so the header cannot be read without downloading the whole file"
+                )
+            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if not match:
+                raise RemoteError(f"{url}: the server sent no usable Content-Range header")
+            return resp.read(), int(match.group(3))
+    except urllib.error.HTTPError as exc:
+        raise RemoteError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise RemoteError(f"{url}: cannot be reached ({reason})") from exc
+
+
+def read_remote_header(spec: str, *, first_chunk: int = FIRST_CHUNK, limit: int = MAX_HEADER) -> GgufHeader:
+    url = hf_url(spec)
+    data, total = _get_range(url, 0, first_chunk - 1)
+    if data[:4] != GGUF_MAGIC:
+        raise ModelFileError(f"{url}: not a GGUF file (it does not start with the GGUF magic bytes)")
+    with tempfile.TemporaryDirectory(prefix="localqwen-header-") as tmp:
+        sparse = Path(tmp) / "head.gguf"
+        with sparse.open("wb") as handle:
+            handle.truncate(total)
+        while True:
+            with sparse.open("r+b") as handle:
+                handle.write(data)
+            header = _try_parse(sparse, url, total, len(data))
+            if header is not None:
+                return header
+            if len(data) >= min(total, limit):
+                raise ModelFileError(f"{url}: no complete GGUF header in its first {len(data):,} bytes")
+            more, _ = _get_range(url, len(data), min(2 * len(data), total, limit) - 1)
+            if not more:
+                raise RemoteError(f"{url}: the server returned no bytes past {len(data):,}")
+            data += more
+
+
+def _try_parse(sparse: Path, url: str, total: int, real_bytes: int) -> GgufHeader | None:
+    """The header, if it parses and ends inside the bytes actually fetched."""
+    try:
+        header = parse_header(sparse, shown_as=url, file_size=total)
+    except ModelFileError:
+        return None
+    return header if header.header_bytes <= real_bytes else None

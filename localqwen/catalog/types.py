@@ -1,0 +1,68 @@
+"""The catalog as plain data: models, their architecture numbers, their builds. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Format = Literal["gguf", "awq"]
+
+
+@dataclass(frozen=True)
+class ArchNumbers:
+    """What the memory estimate needs from a model's architecture."""
+
+    layers: int
+    attention_layers: int  # layers that keep a KV cache; fewer than `layers` in hybrid models
+    heads: int
+    kv_heads: int
+    head_dim: int
+    hidden: int
+    vocab: int
+    experts: int = 0
+    experts_active: int = 0
+
+    def kv_bytes_per_token(self, bytes_per_element: float) -> float:
+        return self.attention_layers * self.kv_heads * self.head_dim * 2 * bytes_per_element
+
+
+@dataclass(frozen=True)
+class SamplingPreset:
+    temperature: float
+    top_p: float
+    top_k: int
+    min_p: float = 0.0
+    presence_penalty: float = 0.0
+
+
+@dataclass(frozen=True)
+class Build:
+    quant: str
+    format: Format
+    repo: str
+    files: tuple[str, ...]
+    size_bytes: int
+
+    @property
+    def runtime(self) -> str:
+        return "vllm" if self.format == "awq" else "llama.cpp"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    name: str
+    family: str
+    context: int
+    thinking: bool
+    fim: bool
+    params_b: float
+    active_params_b: float
+    arch: ArchNumbers
+    builds: tuple[Build, ...] = ()
+    sampling: dict[str, SamplingPreset] = field(default_factory=dict)
+    source: str = ""
+
+    def build(self, quant: str) -> Build | None:
+        wanted = quant.lower()
+        return next((b for b in self.builds if b.quant.lower() == wanted), None)

@@ -1,0 +1,143 @@
+"""Plan every build of a model on a machine, and pick the one to use.
+
+Ranking: a build that fits fully on the GPUs first (higher quality tier first; in a
+tier the smaller, faster build), then AWQ on vLLM, then partial offload (largest GPU
+share first), then what does not fit. Quality tiers: Q6_K and above are near-lossless
+in llama.cpp's perplexity tables, so Q8_0 or BF16 buy little over Q6_K and cost
+context and speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from localqwen.catalog.types import Build, ModelSpec
+from localqwen.hardware.types import Hardware
+from localqwen.placement import Placement
+from localqwen.plan.fit import Fit, fit_layer, fit_partial, fit_ram, fit_row, fit_single, fit_vllm
+from localqwen.plan.speed import estimate_tok_s
+from localqwen.plan.types import VERDICT_ORDER, Candidate
+
+QUALITY_TIERS = {
+    "F32": 3, "BF16": 3, "F16": 3, "Q8_0": 3, "Q6_K": 3,
+    "Q5_K_M": 2, "Q5_K_S": 2, "Q5_0": 2,
+    "Q4_K_M": 1, "Q4_K_S": 1, "Q4_0": 1, "IQ4_XS": 1, "IQ4_NL": 1, "AWQ-INT4": 1,
+}
+MIN_CTX = 4096
+COMFORTABLE_CTX = 32768  # below this, a quantized KV cache is worth its small loss
+PARTIAL_CTX = 8192
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    ctx: int | None = None  # a person's upper bound on context
+    split_mode: str | None = None  # force "none", "row" or "layer" across GPUs
+
+
+def _tier(build: Build) -> int:
+    return QUALITY_TIERS.get(build.quant.upper(), 0)
+
+
+def _best_full_fit(model: ModelSpec, build: Build, hw: Hardware, target: int, kv: str, opts: PlanOptions) -> Fit | None:
+    """Prefer one card; use several when that gives a longer context (row, else layer)."""
+    gpus = tuple(sorted(hw.gpus, key=lambda g: -g.free_bytes))
+    single = None if opts.split_mode in ("row", "layer") else fit_single(model, build, gpus[0], target, kv)
+    multi = None
+    if len(gpus) > 1 and opts.split_mode != "none":
+        in_order = tuple(sorted(hw.gpus, key=lambda g: g.index))
+        if opts.split_mode != "layer":
+            multi = fit_row(model, build, in_order, target, kv)
+        if multi is None or multi.n_ctx < MIN_CTX and opts.split_mode != "row":
+            multi = fit_layer(model, build, in_order, target, kv) or multi
+    options = [f for f in (single, multi) if f is not None]
+    return max(options, key=lambda f: (f.n_ctx, f.split_mode == "none"), default=None)
+
+
+def _gguf(model: ModelSpec, build: Build, hw: Hardware, target: int, opts: PlanOptions) -> Candidate:
+    min_ctx = min(MIN_CTX, target)
+    use_gpu = bool(hw.gpus) and hw.gpu_offload is not False
+    kv_choice = ("f16", "q8_0")
+    best: tuple[Fit, str] | None = None
+    for kv in kv_choice:
+        fit = _best_full_fit(model, build, hw, target, kv, opts) if use_gpu else fit_ram(model, build, hw, target, kv)
+        if fit and fit.n_ctx >= min_ctx and (best is None or fit.n_ctx > best[0].n_ctx):
+            best = (fit, kv)
+        if best and best[0].n_ctx >= min(target, COMFORTABLE_CTX):
+            break
+    if best:
+        fit, kv = best
+        where = "from RAM (no GPU offload)" if not use_gpu else f"split {fit.split_mode}" if len(fit.devices) > 1 else "one GPU"
+        return _candidate(model, build, hw, "fits", fit, kv, where)
+    if use_gpu:
+        fit = fit_partial(model, build, hw, min(target, PARTIAL_CTX), "f16")
+        if fit:
+            note = f"{fit.n_gpu_layers}/{model.arch.layers} layers on GPU, the rest in RAM"
+            return _candidate(model, build, hw, "partial", fit, "f16", note)
+    return Candidate(model, build, "too_big", None, note=_too_big_note(build, hw))
+
+
+def _too_big_note(build: Build, hw: Hardware) -> str:
+    room = sum(g.free_bytes for g in hw.gpus) + hw.ram_available_bytes
+    return f"needs about {build.size_bytes / 1e9:.1f} GB plus context; this machine has {room / 1e9:.1f} GB free"
+
+
+def _awq(model: ModelSpec, build: Build, hw: Hardware, target: int) -> Candidate:
+    if not hw.gpus:
+        return Candidate(model, build, "too_big", None, note="AWQ runs on vLLM, which needs a CUDA GPU")
+    fit = fit_vllm(model, build, hw, target)
+    if fit is None or fit.n_ctx < min(MIN_CTX, target):
+        return Candidate(model, build, "too_big", None, note=_too_big_note(build, hw))
+    ready = "vLLM is installed" if hw.vllm_available else "install vllm (pip install 'localqwen[vllm]')"
+    return _candidate(model, build, hw, "needs_vllm", fit, "f16", f"runs on vLLM, not llama.cpp; {ready}")
+
+
+def _candidate(model: ModelSpec, build: Build, hw: Hardware, verdict: str, fit: Fit, kv: str, note: str) -> Candidate:
+    placement = Placement(
+        n_gpu_layers=fit.n_gpu_layers,
+        split_mode=fit.split_mode,  # type: ignore[arg-type]
+        tensor_split=fit.tensor_split,
+        main_gpu=fit.main_gpu,
+        n_ctx=fit.n_ctx,
+        type_k=kv,  # type: ignore[arg-type]
+        type_v=kv,  # type: ignore[arg-type]
+        flash_attn=True,
+    )
+    speed = estimate_tok_s(model, build, hw, fit, kv)
+    return Candidate(model, build, verdict, placement, fit.devices, fit.host_bytes, speed, note)  # type: ignore[arg-type]
+
+
+def plan_model(model: ModelSpec, hw: Hardware, opts: PlanOptions = PlanOptions()) -> list[Candidate]:
+    """Every build of `model`, best first."""
+    target = min(model.context, opts.ctx or model.context)
+    candidates = [
+        _awq(model, b, hw, target) if b.format == "awq" else _gguf(model, b, hw, target, opts)
+        for b in model.builds
+    ]
+    return sorted(candidates, key=_rank_key)
+
+
+def _rank_key(c: Candidate) -> tuple:
+    order = VERDICT_ORDER[c.verdict]
+    if c.verdict == "fits":
+        return (order, -_tier(c.build), c.build.size_bytes)
+    if c.verdict == "partial":
+        return (order, c.ram_share, -_tier(c.build))
+    return (order, c.build.size_bytes)
+
+
+def choose(candidates: Iterable[Candidate]) -> Candidate | None:
+    """The first candidate that can run at all."""
+    return next((c for c in sorted(candidates, key=_rank_key) if c.verdict != "too_big"), None)
+
+
+USABLE_TOK_S = 5.0
+
+
+def plan_all(models: Iterable[ModelSpec], hw: Hardware, opts: PlanOptions = PlanOptions()) -> tuple[list[Candidate], Candidate | None]:
+    """Each model's best build, and the overall pick: the biggest model that runs well."""
+    best = [choose(plan_model(m, hw, opts)) or plan_model(m, hw, opts)[0] for m in models if m.builds]
+    runnable = [c for c in best if c.verdict != "too_big"]
+    usable = [c for c in runnable if c.est_decode_tok_s is None or c.est_decode_tok_s >= USABLE_TOK_S]
+    pick = max(usable or runnable, key=lambda c: (-VERDICT_ORDER[c.verdict], c.model.params_b), default=None)
+    return best, pick

@@ -1,0 +1,42 @@
+"""What the plan says about one build on one machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from localqwen.catalog.types import Build, ModelSpec
+from localqwen.placement import Placement
+
+Verdict = Literal["fits", "partial", "needs_vllm", "too_big"]
+VERDICT_ORDER: dict[str, int] = {"fits": 0, "needs_vllm": 1, "partial": 2, "too_big": 3}
+
+
+@dataclass(frozen=True)
+class DeviceUse:
+    name: str
+    bytes: int
+    capacity_bytes: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    model: ModelSpec
+    build: Build
+    verdict: Verdict
+    placement: Placement | None
+    devices: tuple[DeviceUse, ...] = ()
+    host_bytes: int = 0
+    est_decode_tok_s: float | None = None
+    note: str = ""
+
+    @property
+    def n_ctx(self) -> int | None:
+        return self.placement.n_ctx if self.placement else None
+
+    @property
+    def ram_share(self) -> float:
+        """Share of the model's memory in system RAM (partial offload)."""
+        gpu = sum(d.bytes for d in self.devices)
+        total = gpu + self.host_bytes
+        return self.host_bytes / total if total else 0.0

@@ -1,0 +1,92 @@
+from pathlib import Path
+
+import pytest
+
+from localqwen.catalog.gguf_arch import arch_from_header, spec_from_header
+from localqwen.catalog.gguf_header import read_gguf_header
+from localqwen.catalog.loader import CatalogError, UnknownModelError, load_catalog
+from localqwen.catalog.remote import RemoteError, hf_url, read_remote_header
+from localqwen.errors import ModelFileError
+from tests.range_server import ServedFiles, serve
+
+
+def test_arch_numbers_come_from_the_gguf_header(tiny_qwen3: Path) -> None:
+    arch = arch_from_header(read_gguf_header(tiny_qwen3))
+    assert (arch.layers, arch.attention_layers, arch.heads, arch.kv_heads, arch.head_dim, arch.hidden) == (2, 2, 2, 1, 32, 64)
+    assert arch.vocab > 400
+    spec = spec_from_header(read_gguf_header(tiny_qwen3))
+    assert spec.thinking and spec.fim and spec.context == 4096
+    assert spec.builds[0].quant == "F32"
+
+
+def test_remote_header_reads_only_the_start_of_the_file(tiny_qwen3: Path) -> None:
+    state = ServedFiles({"/org/tiny/resolve/main/tiny.gguf": tiny_qwen3})
+    with serve(state) as base:
+        header = read_remote_header(f"{base}/org/tiny/resolve/main/tiny.gguf", first_chunk=4096)
+    local = read_gguf_header(tiny_qwen3)
+    assert header.metadata == local.metadata and header.tensor_bytes == local.tensor_bytes
+    assert header.file_size == tiny_qwen3.stat().st_size
+    assert len(state.requests) >= 2  # the 4 KiB start was not enough: it grew
+    assert state.bytes_served <= 4 * local.header_bytes < tiny_qwen3.stat().st_size / 5
+
+
+def test_hf_spec_uses_hf_endpoint(monkeypatch: pytest.MonkeyPatch, tiny_qwen3: Path) -> None:
+    state = ServedFiles({"/Qwen/Tiny-GGUF/resolve/main/tiny.gguf": tiny_qwen3})
+    with serve(state) as base:
+        monkeypatch.setenv("HF_ENDPOINT", base)
+        assert hf_url("hf:Qwen/Tiny-GGUF/tiny.gguf") == f"{base}/Qwen/Tiny-GGUF/resolve/main/tiny.gguf"
+        assert read_remote_header("hf:Qwen/Tiny-GGUF/tiny.gguf").architecture == "qwen3"
+
+
+def test_server_without_range_support_is_refused(tiny_qwen3: Path) -> None:
+    state = ServedFiles({"/f.gguf": tiny_qwen3}, ranges=False)
+    with serve(state) as base, pytest.raises(RemoteError, match="ignored the Range request"):
+        read_remote_header(f"{base}/f.gguf")
+
+
+def test_remote_404_and_non_gguf(tmp_path: Path) -> None:
+    text = tmp_path / "readme.txt"
+    text.write_text("hello " * 100)
+    with serve(ServedFiles({"/readme.txt": text})) as base:
+        with pytest.raises(RemoteError, match="HTTP 404"):
+            read_remote_header(f"{base}/missing.gguf")
+        with pytest.raises(ModelFileError, match="not a GGUF"):
+            read_remote_header(f"{base}/readme.txt")
+    with pytest.raises(RemoteError, match="not hf:OWNER/REPO/FILE.gguf"):
+        hf_url("hf:just-a-name")
+
+
+def test_catalog_from_a_persons_own_toml(tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text(
+        '[[model]]\nid = "my-qwen"\nname = "My-Qwen"\nfamily = "qwen3"\ncontext = 8192\n'
+        "thinking = true\nfim = false\nparams_b = 1.0\n"
+        "[model.arch]\nlayers = 4\nattention_layers = 4\nheads = 4\nkv_heads = 2\nhead_dim = 64\nhidden = 256\nvocab = 1000\n"
+        '[[model.build]]\nquant = "Q4_K_M"\nformat = "gguf"\nrepo = "me/my-qwen"\nfiles = ["m.gguf"]\nsize_bytes = 1000000\n'
+    )
+    catalog = load_catalog([tmp_path])
+    model = catalog.find("My-Qwen")
+    assert model.id == "my-qwen" and model.build("q4_k_m") is not None
+
+
+def test_unknown_model_suggests_the_nearest_names(tmp_path: Path) -> None:
+    catalog = load_catalog()
+    assert len(catalog.models) >= 15
+    with pytest.raises(UnknownModelError) as info:
+        catalog.find("qwen3-8")
+    assert "qwen3-8b" in info.value.one_line()
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("[[model]]\nid = 'x'\nname = ", "not valid TOML"),
+        ("[[model]]\nid = 'x'\n", "model x: 'name' is missing"),
+        ("[[model]]\nid = 'x'\nname='X'\nfamily='q'\ncontext='long'\n[model.arch]\n", "'context' should be int"),
+    ],
+)
+def test_malformed_catalog_file_names_file_and_problem(tmp_path: Path, text: str, problem: str) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(CatalogError) as info:
+        load_catalog([tmp_path])
+    assert str(bad) in info.value.one_line() and problem in info.value.one_line()

@@ -1,0 +1,84 @@
+"""The plan on the seeds' machines (hardware profiles) and against llama.cpp's own numbers."""
+
+from pathlib import Path
+
+import pytest
+
+from localqwen.catalog.gguf_arch import spec_from_header
+from localqwen.catalog.gguf_header import read_gguf_header
+from localqwen.catalog.loader import load_catalog
+from localqwen.engine.memory_probe import measure_memory
+from localqwen.hardware import load_profile
+from localqwen.placement import Placement
+from localqwen.plan import PlanOptions, choose, plan_all, plan_model
+from localqwen.plan.memory import kv_bytes
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_dual_3090_runs_qwen36_27b_q6k_row_split_over_both_cards(catalog) -> None:
+    candidates = plan_model(catalog.find("Qwen3.6-27B"), load_profile("dual-rtx3090"))
+    choice = choose(candidates)
+    assert choice is not None and choice.build.quant == "Q6_K" and choice.verdict == "fits"
+    placement = choice.placement
+    assert placement.split_mode == "row" and len(placement.tensor_split) == 2
+    assert placement.tensor_split == pytest.approx((0.5, 0.5), abs=0.05)
+    assert placement.n_ctx >= 32768  # a useful context
+    main, other = choice.devices
+    assert main.bytes > other.bytes  # the KV cache is charged to main_gpu
+    assert all(d.bytes <= d.capacity_bytes for d in choice.devices)
+
+
+def test_rtx4080_picks_awq_and_offers_q4km_partial_next(catalog) -> None:
+    candidates = plan_model(catalog.find("Qwen3.6-27B"), load_profile("rtx4080-16g"))
+    by_quant = {c.build.quant: c for c in candidates}
+    assert by_quant["Q4_K_M"].verdict == "partial"
+    assert 0 < by_quant["Q4_K_M"].placement.n_gpu_layers < catalog.find("Qwen3.6-27B").arch.layers
+    assert by_quant["Q4_K_M"].host_bytes > 0
+    awq = by_quant["AWQ-INT4"]
+    assert awq.verdict == "needs_vllm" and awq.build.runtime == "vllm"
+    assert candidates[0] is awq and choose(candidates) is awq
+    assert candidates[1].build.quant == "Q4_K_M"
+
+
+def test_two_h100s_serve_qwen3_235b_q4km_with_row_split(catalog) -> None:
+    candidates = plan_model(catalog.find("Qwen3-235B-A22B"), load_profile("h100-80g-x2"))
+    q4 = next(c for c in candidates if c.build.quant == "Q4_K_M")
+    assert 120e9 < q4.build.size_bytes < 145e9
+    assert q4.verdict == "fits" and q4.placement.split_mode == "row"
+    assert q4.placement.n_ctx >= 8192
+
+
+def test_cpu_laptop_runs_a_small_model_from_ram(catalog) -> None:
+    laptop = load_profile("laptop-cpu-16g")
+    best, pick = plan_all(catalog.models, laptop)
+    assert pick is not None and pick.verdict == "fits"
+    assert pick.placement.n_gpu_layers == 0 and not pick.devices and pick.host_bytes > 0
+    assert pick.host_bytes < laptop.ram_available_bytes
+    small = choose(plan_model(catalog.find("Qwen3-0.6B"), laptop))
+    assert small is not None and small.verdict == "fits" and small.est_decode_tok_s > 10
+
+
+def test_ctx_option_bounds_the_context_and_prefers_one_card(catalog) -> None:
+    model = catalog.find("Qwen3-8B")
+    choice = choose(plan_model(model, load_profile("dual-rtx3090"), PlanOptions(ctx=8192)))
+    assert choice.placement.n_ctx == 8192 and choice.placement.split_mode == "none"
+
+
+def test_too_big_everywhere_says_so(catalog) -> None:
+    candidates = plan_model(catalog.find("Qwen3.5-397B-A17B"), load_profile("laptop-cpu-16g"))
+    assert all(c.verdict == "too_big" for c in candidates)
+    assert choose(candidates) is None
+    assert "needs about" in candidates[0].note or "CUDA" in candidates[0].note
+
+
+@pytest.mark.parametrize("kv_type", ["f16", "q8_0"])
+def test_estimate_matches_what_llama_cpp_allocates(tiny_qwen3: Path, kv_type: str) -> None:
+    spec = spec_from_header(read_gguf_header(tiny_qwen3))
+    n_ctx = 16384
+    measured = measure_memory(tiny_qwen3, Placement(n_ctx=n_ctx, n_gpu_layers=0, flash_attn=True, type_k=kv_type, type_v=kv_type))
+    assert measured.kv_bytes == pytest.approx(kv_bytes(spec.arch, n_ctx, kv_type), rel=0.05)
+    assert measured.weights_bytes == pytest.approx(spec.builds[0].size_bytes, rel=0.05)
