@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from localqwen.hardware.types import Hardware
@@ -25,7 +26,7 @@ def hardware_table(hw: Hardware) -> Table:
         cc = ".".join(map(str, gpu.compute_capability)) if gpu.compute_capability else ""
         pcie = f"PCIe {gpu.pcie_gen} x{gpu.pcie_width}" if gpu.pcie_gen else ""
         bw = f"{gpu.bandwidth_gbs:.0f} GB/s" if gpu.bandwidth_gbs else "?"
-        table.add_row(f"GPU{gpu.index} {gpu.name}", _gb(gpu.total_bytes), _gb(gpu.free_bytes), bw,
+        table.add_row(escape(f"GPU{gpu.index} {gpu.name}"), _gb(gpu.total_bytes), _gb(gpu.free_bytes), bw,
                       " ".join(x for x in (f"sm {cc}" if cc else "", pcie) if x))
     ram_bw = f"{hw.ram_bandwidth_gbs:.0f} GB/s" if hw.ram_bandwidth_gbs else "?"
     table.add_row("RAM", _gb(hw.ram_total_bytes), _gb(hw.ram_available_bytes), ram_bw, f"{hw.cpu_cores} cores")
@@ -55,7 +56,7 @@ def plan_table(candidates: list[Candidate], choice: Candidate | None, *, title: 
             memory,
             f"{c.n_ctx:,}" if c.n_ctx else "",
             f"{c.est_decode_tok_s:g}" if c.est_decode_tok_s else "",
-            how,
+            escape(how),
         )
     table.caption = "* decode speed is an estimate from memory bandwidth, not a measurement"
     return table

@@ -1,0 +1,50 @@
+"""`localqwen chat PATH --plain`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from localqwen.commands.args import positive_int
+from localqwen.errors import UserInputError
+
+
+def _read_stdin_line(_prompt: str) -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
+def run(args: argparse.Namespace) -> int:
+    from localqwen.engine.llama import LlamaEngine
+    from localqwen.placement import Placement
+    from localqwen.repl import ReplOptions, run_repl
+
+    try:
+        placement = Placement(n_ctx=args.ctx)
+    except ValueError as exc:
+        raise UserInputError(f"--ctx: {exc}") from None
+    engine = LlamaEngine(args.model, placement)
+    options = ReplOptions(
+        thinking=False if args.no_think else None,
+        show_thinking=not args.no_think,
+        max_tokens=args.max_tokens,
+        system=args.system,
+    )
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        return run_repl(engine, options, input if tty else _read_stdin_line, sys.stdout, tty=tty)
+    finally:
+        engine.close()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("chat", help="chat with a GGUF model")
+    parser.add_argument("model", help="path to a .gguf file")
+    parser.add_argument("--plain", action="store_true", help="line REPL on stdin/stdout (the only chat face for now)")
+    parser.add_argument("--no-think", action="store_true", help="turn thinking off and hide it")
+    parser.add_argument("--ctx", type=positive_int, default=4096, help="context length in tokens (default 4096)")
+    parser.add_argument("--max-tokens", type=positive_int, default=1024, help="longest reply in tokens (default 1024)")
+    parser.add_argument("--system", help="system message")
+    parser.set_defaults(func=run)
