@@ -228,6 +228,11 @@ class LlamaEngine:
 
         return Stream(run, tokens)
 
+    @property
+    def busy(self) -> bool:
+        """A stream holds the context now."""
+        return self._active is not None
+
     def cancel(self) -> None:
         """Stop whatever stream holds the context now (it ends within one token)."""
         active = self._active
@@ -247,8 +252,11 @@ class LlamaEngine:
 
     # --- inside the lock --------------------------------------------------------------
 
-    def _prefill(self, tokens: list[int], stream: Stream) -> int | None:
-        """Evaluate the prompt, reusing the longest cached prefix. None when cancelled.
+    def _prefill(self, tokens: list[int], stream: Stream) -> int | str:
+        """Evaluate the prompt, reusing the longest cached prefix; return how many were reused.
+
+        Returns "cancelled" or "prompt_timeout" when stopped early; the batches already
+        evaluated stay in the cache.
 
         Always evaluates at least the last prompt token, so the logits sampled next are
         fresh whatever the previous request left behind.
@@ -264,9 +272,13 @@ class LlamaEngine:
             cached = 0  # recurrent layers cannot drop a tail: start over
             llm.reset()
         llm.n_tokens = cached
+        limit = stream.prompt_time_limit_s
+        deadline = None if limit is None else time.perf_counter() + limit
         for start in range(cached, len(tokens), llm.n_batch):
             if stream.cancelled.is_set():
-                return None
+                return "cancelled"
+            if deadline is not None and start > cached and time.perf_counter() > deadline:
+                return "prompt_timeout"
             llm.eval(tokens[start : start + llm.n_batch])
         return cached
 
@@ -283,8 +295,8 @@ class LlamaEngine:
         started = time.perf_counter()
         cached = self._prefill(tokens, stream)
         stats.prompt_ms = (time.perf_counter() - started) * 1000
-        if cached is None:
-            stats.stop_reason = "cancelled"
+        if isinstance(cached, str):
+            stats.stop_reason = cached  # type: ignore[assignment]
             return
         stats.cached_n = cached
         if limit == 0:

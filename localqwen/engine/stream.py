@@ -19,6 +19,9 @@ class Stream:
         self.stats = GenerationStats(prompt_n=len(prompt_tokens))
         self.prompt_tokens = prompt_tokens
         self.cancelled = threading.Event()
+        # Set before iterating: stop evaluating the prompt after this long (what is
+        # evaluated stays cached for the next request), e.g. an editor's t_max_prompt_ms.
+        self.prompt_time_limit_s: float | None = None
         self._iterator = run(self)
 
     def __iter__(self) -> Iterator[Delta]:

@@ -7,7 +7,7 @@ from typing import Literal
 
 Role = Literal["system", "user", "assistant"]
 DeltaKind = Literal["reasoning", "content"]
-StopReason = Literal["eos", "stop", "length", "cancelled", "prefill"]
+StopReason = Literal["eos", "stop", "length", "cancelled", "prefill", "prompt_timeout"]
 
 
 @dataclass(frozen=True)

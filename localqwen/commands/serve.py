@@ -1,0 +1,98 @@
+"""`localqwen serve`: the FIM socket and chat API for editors and OpenAI clients."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from localqwen.commands.args import positive_int
+from localqwen.errors import UserInputError
+
+DEFAULT_CTX = 32768
+DEFAULT_FIM_CTX = 8192
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    if args.api_key_file:
+        path = Path(args.api_key_file)
+        try:
+            key = path.read_text().strip()
+        except OSError as exc:
+            raise UserInputError(f"{path}: cannot read the API key file ({exc.strerror})") from None
+        if not key:
+            raise UserInputError(f"{path}: the API key file is empty")
+        return key
+    return args.api_key or None
+
+
+def _placement(path: Path, ctx: int):
+    """The plan's placement for this file on this machine (split, layers, KV type, context)."""
+    from localqwen.catalog.gguf_arch import spec_from_header
+    from localqwen.catalog.gguf_header import read_gguf_header
+    from localqwen.hardware import detect_hardware
+    from localqwen.plan import PlanOptions, choose, plan_model
+
+    spec = spec_from_header(read_gguf_header(path))
+    choice = choose(plan_model(spec, detect_hardware(), PlanOptions(ctx=ctx)))
+    if choice is None or choice.placement is None:
+        raise UserInputError(f"{path}: does not fit this machine (see `localqwen plan {path}`)")
+    return choice.placement
+
+
+def _model_path(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.suffix == ".gguf" and not path.exists():
+        raise UserInputError(f"{text!r}: give the path of a .gguf file to serve")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    from localqwen.engine.llama import LlamaEngine
+    from localqwen.server.app import create_app
+    from localqwen.server.host import ModelHost
+    from localqwen.server.run import open_socket, serve_forever
+    from localqwen.server.settings import ServerSettings
+
+    chat_path = _model_path(args.model)
+    fim_path = _model_path(args.fim_model) if args.fim_model else chat_path
+    chat_placement = _placement(chat_path, args.ctx)
+    fim_placement = _placement(fim_path, min(args.fim_ctx, args.ctx))
+    settings = ServerSettings(
+        host=args.host, port=args.port, socket_path=args.socket, api_key=_api_key(args), log_prompts=args.log_prompts
+    )
+    sock = open_socket(settings)  # fails fast (port in use, no key off loopback) before loading
+    host = ModelHost(
+        chat_path.stem,
+        lambda: LlamaEngine(chat_path, chat_placement),
+        lambda: LlamaEngine(fim_path, fim_placement),
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    host.start()
+    where = args.socket or f"http://{args.host}:{args.port}"
+    print(f"localqwen: serving {chat_path.name} (chat) and {fim_path.name} (FIM) on {where}; Ctrl-C stops", file=sys.stderr)
+    try:
+        serve_forever(create_app(host, settings), sock)
+    except KeyboardInterrupt:  # uvicorn shuts down gracefully, then re-raises the Ctrl-C
+        pass
+    finally:
+        host.wait(60)
+        host.close()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("serve", help="serve /infill, /completion and the OpenAI /v1 routes")
+    parser.add_argument("model", help="the chat model: path to a .gguf file")
+    parser.add_argument("--fim-model", metavar="PATH", help="a separate (small) model for completions, e.g. Qwen2.5-Coder-1.5B")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need an API key)")
+    parser.add_argument("--port", type=positive_int, default=8012, help="port (default 8012, llama.vim's default)")
+    parser.add_argument("--socket", metavar="PATH", help="serve on a unix socket (mode 0600) instead of TCP")
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument("--api-key", help="require Authorization: Bearer KEY")
+    key.add_argument("--api-key-file", metavar="FILE", help="read the API key from FILE")
+    parser.add_argument("--ctx", type=positive_int, default=DEFAULT_CTX, help=f"chat context cap (default {DEFAULT_CTX})")
+    parser.add_argument("--fim-ctx", type=positive_int, default=DEFAULT_FIM_CTX, help=f"FIM context (default {DEFAULT_FIM_CTX})")
+    parser.add_argument("--log-prompts", action="store_true", help="log prompt text (off by default)")
+    parser.set_defaults(func=run)

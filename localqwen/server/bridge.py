@@ -1,0 +1,58 @@
+"""Run a blocking engine stream in a thread and hand its deltas to async code.
+
+The stream is cancelled when the consumer stops early (a stop condition, an error)
+or the client goes away: a gone client never keeps the model busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+
+from localqwen.engine.stream import Stream
+from localqwen.engine.types import Delta
+
+_END = object()
+DISCONNECT_POLL_S = 0.05
+
+
+async def _watch_disconnect(request: Request, stream: Stream) -> None:
+    while True:
+        if await request.is_disconnected():
+            stream.cancel()
+            return
+        await asyncio.sleep(DISCONNECT_POLL_S)
+
+
+async def deltas(stream: Stream, request: Request | None = None) -> AsyncIterator[Delta]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue()
+
+    def pump() -> None:
+        try:
+            for delta in stream:
+                loop.call_soon_threadsafe(queue.put_nowait, delta)
+        except BaseException as exc:  # handed to the consumer, raised there
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+
+    worker = threading.Thread(target=pump, name="localqwen-generate", daemon=True)
+    worker.start()
+    watcher = asyncio.create_task(_watch_disconnect(request, stream)) if request is not None else None
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stream.cancel()
+        if watcher is not None:
+            watcher.cancel()
+        await asyncio.to_thread(worker.join)

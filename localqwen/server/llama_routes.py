@@ -1,0 +1,185 @@
+"""llama.cpp server's own routes, as editors send them: `/infill` and `/completion`.
+
+`/infill` is what llama.vim and llama.vscode post on every pause in typing;
+`/completion` is what Continue's llama.cpp provider posts with a FIM prompt it
+rendered itself (special tokens written in the text are parsed as tokens).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from localqwen.engine.stream import Stream
+from localqwen.engine.types import ExtraChunk, Sampling
+from localqwen.server import parse
+from localqwen.server.bridge import deltas
+from localqwen.server.errors import ApiError
+from localqwen.server.guard import EditorGuard
+from localqwen.server.results import Outcome, flatten_fields, llama_result
+
+MAX_CMPL = 8
+
+
+@dataclass
+class GenParams:
+    n_predict: int
+    sampling: Sampling
+    stop: list[str]
+    stream: bool
+    n_indent: int = 0
+    t_max_prompt_ms: int = 0
+    t_max_predict_ms: int = 0
+    id_slot: int = -1
+    n_cmpl: int = 1
+    response_fields: list[str] = field(default_factory=list)
+
+
+def parse_gen(body: dict, n_ctx: int, default_temperature: float) -> GenParams:
+    n_predict = parse.integer(body, "n_predict", -1, -1, n_ctx)
+    n_cmpl = parse.integer(body, "n_cmpl", 1, 1, MAX_CMPL)
+    temperature = parse.number(body, "temperature", None, 0.0, 5.0)
+    if temperature is None:
+        temperature = default_temperature if n_cmpl == 1 else 0.8
+    sampling = Sampling(
+        temperature=temperature,
+        top_k=parse.integer(body, "top_k", 40, 0, 100_000),
+        top_p=parse.number(body, "top_p", 0.95, 1e-6, 1.0) or 1.0,
+        min_p=parse.number(body, "min_p", 0.05, 0.0, 1.0) or 0.0,
+        presence_penalty=parse.number(body, "presence_penalty", 0.0, -2.0, 2.0) or 0.0,
+        repeat_penalty=parse.number(body, "repeat_penalty", 1.0, 0.0, 10.0) or 1.0,
+        seed=parse.integer(body, "seed", -1, -1, 2**32 - 1) if body.get("seed", -1) != -1 else None,
+    )
+    parse.flag(body, "cache_prompt", True)  # always on; checked only for its type
+    parse.string_list(body, "samplers")
+    return GenParams(
+        n_predict=n_predict,
+        sampling=sampling,
+        stop=parse.stop_list(body),
+        stream=parse.flag(body, "stream"),
+        n_indent=parse.integer(body, "n_indent", 0, 0, 10_000),
+        t_max_prompt_ms=parse.integer(body, "t_max_prompt_ms", 0, 0, 10_000_000),
+        t_max_predict_ms=parse.integer(body, "t_max_predict_ms", 0, 0, 10_000_000),
+        id_slot=parse.integer(body, "id_slot", -1, -1, 1_000_000),
+        n_cmpl=n_cmpl,
+        response_fields=parse.string_list(body, "response_fields"),
+    )
+
+
+def parse_extra(body: dict) -> list[ExtraChunk]:
+    chunks = []
+    for item in parse.objects(body, "input_extra"):
+        chunks.append(ExtraChunk(parse.text(item, "filename", ""), parse.text(item, "text", "")))
+    return chunks
+
+
+class Run:
+    """One stream driven to its end through the editor guard; `outcome` is set when done."""
+
+    def __init__(self, stream: Stream, params: GenParams, request: Request) -> None:
+        if params.t_max_prompt_ms:
+            stream.prompt_time_limit_s = params.t_max_prompt_ms / 1000
+        self.stream = stream
+        self.params = params
+        self.request = request
+        self.outcome: Outcome | None = None
+
+    async def texts(self) -> AsyncIterator[str]:
+        guard = EditorGuard(self.params.n_indent, self.params.t_max_predict_ms)
+        pieces: list[str] = []
+        async for delta in deltas(self.stream, self.request):
+            released = guard.feed(delta.text)
+            if released:
+                pieces.append(released)
+                yield released
+            if guard.stopped:
+                self.stream.cancel()
+                break
+        tail = guard.flush()
+        if tail:
+            pieces.append(tail)
+            yield tail
+        self.outcome = Outcome("".join(pieces), self.stream.stats, guard.stopped, guard.has_new_line, self.params.stop)
+        self.request.state.outcome = self.outcome
+
+    async def finish(self) -> Outcome:
+        async for _ in self.texts():
+            pass
+        assert self.outcome is not None
+        return self.outcome
+
+
+async def infill(request: Request) -> Response:
+    host = request.app.state.host
+    body = parse.parse_json(await request.body())
+    engine = host.fim
+    params = parse_gen(body, engine.info.n_ctx, engine.presets.fim.temperature)
+    prefix = parse.text(body, "input_prefix") + parse.text(body, "prompt", "")
+    suffix = parse.text(body, "input_suffix")
+    extra = parse_extra(body)
+    parse.text(body, "model", "")
+
+    def start(i: int) -> Stream:
+        if i == 0:
+            engine.cancel()  # a newer request makes the one in flight stale
+        sampling = params.sampling if i == 0 else _reseeded(params.sampling, i)
+        max_tokens = engine.info.n_ctx if params.n_predict < 0 else params.n_predict
+        return engine.fim(prefix, suffix, extra=extra, max_tokens=max_tokens, sampling=sampling, stop=params.stop)
+
+    return await _respond(request, params, start, engine.info.name)
+
+
+async def completion(request: Request) -> Response:
+    host = request.app.state.host
+    body = parse.parse_json(await request.body())
+    engine = host.fim
+    params = parse_gen(body, engine.info.n_ctx, 0.8)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str):
+        raise ApiError(400, "'prompt' is required and must be a string")
+
+    def start(i: int) -> Stream:
+        if i == 0:
+            engine.cancel()
+        max_tokens = None if params.n_predict < 0 else params.n_predict
+        return engine.complete(prompt, max_tokens=max_tokens, sampling=_reseeded(params.sampling, i), stop=params.stop)
+
+    return await _respond(request, params, start, engine.info.name)
+
+
+def _reseeded(sampling: Sampling, i: int) -> Sampling:
+    if i == 0:
+        return sampling
+    seed = (sampling.seed or 0) + i
+    return Sampling(sampling.temperature, sampling.top_p, sampling.top_k, sampling.min_p,
+                    sampling.presence_penalty, sampling.repeat_penalty, seed)
+
+
+async def _respond(request: Request, params: GenParams, start, model: str) -> Response:
+    def shape(outcome: Outcome, index: int) -> dict:
+        result = llama_result(outcome, model=model, index=index, id_slot=params.id_slot)
+        return flatten_fields(result, params.response_fields) if params.response_fields else result
+
+    if not params.stream:
+        results = [shape(await Run(start(i), params, request).finish(), i) for i in range(params.n_cmpl)]
+        return JSONResponse(results[0] if params.n_cmpl == 1 else results)
+
+    first = start(0)  # a prompt too long or the like is a 400 before the stream opens
+
+    async def events() -> AsyncIterator[bytes]:
+        for i in range(params.n_cmpl):
+            run = Run(first if i == 0 else start(i), params, request)
+            async for text in run.texts():
+                yield _sse({"index": i, "content": text, "stop": False})
+            assert run.outcome is not None
+            yield _sse(shape(run.outcome, i))
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _sse(data: dict) -> bytes:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()

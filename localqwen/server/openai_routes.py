@@ -1,0 +1,186 @@
+"""OpenAI-compatible routes: `/v1/completions` (with real FIM for `suffix`), `/v1/chat/completions`, `/v1/models`.
+
+Thinking comes back as `reasoning_content` beside `content`, as OpenAI-style servers
+for Qwen do; `chat_template_kwargs.enable_thinking` is honoured because we render the
+model's template ourselves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from localqwen.engine.types import ChatMessage, GenerationStats, Sampling
+from localqwen.server import parse
+from localqwen.server.bridge import deltas
+from localqwen.server.errors import ApiError
+from localqwen.server.results import OPENAI_FINISH
+
+ROLES = ("system", "user", "assistant")
+
+
+def _check_model(request: Request, body: dict) -> str:
+    host = request.app.state.host
+    name = parse.text(body, "model", "")
+    known = {host.name, host.chat.info.name, host.fim.info.name}
+    if name and name not in known:
+        raise ApiError(404, f"model {name!r} not found; this server has {', '.join(sorted(known))}", "model_not_found")
+    return name or host.name
+
+
+def _sampling(body: dict, base: Sampling) -> Sampling:
+    return replace(
+        base,
+        temperature=parse.number(body, "temperature", base.temperature, 0.0, 2.0),
+        top_p=parse.number(body, "top_p", base.top_p, 1e-6, 1.0),
+        top_k=parse.integer(body, "top_k", base.top_k, 0, 100_000),
+        min_p=parse.number(body, "min_p", base.min_p, 0.0, 1.0),
+        presence_penalty=parse.number(body, "presence_penalty", base.presence_penalty, -2.0, 2.0),
+        seed=parse.integer(body, "seed", -1, -(2**63), 2**63 - 1) if body.get("seed") is not None else None,
+    )
+
+
+def _usage(stats: GenerationStats) -> dict[str, int]:
+    return {"prompt_tokens": stats.prompt_n, "completion_tokens": stats.predicted_n,
+            "total_tokens": stats.prompt_n + stats.predicted_n}
+
+
+def _sse(data: dict | str) -> bytes:
+    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+async def models(request: Request) -> Response:
+    host = request.app.state.host
+    names = dict.fromkeys([host.name, host.chat.info.name, host.fim.info.name])
+    data = [{"id": n, "object": "model", "created": 0, "owned_by": "localqwen"} for n in names]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def completions(request: Request) -> Response:
+    body = parse.parse_json(await request.body())
+    model = _check_model(request, body)
+    engine = request.app.state.host.fim
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise ApiError(400, "'prompt' must be a string (one prompt per request)")
+    if parse.integer(body, "n", 1, 1, 1) != 1 or parse.flag(body, "echo"):
+        raise ApiError(400, "'n' > 1 and 'echo' are not supported")
+    max_tokens = parse.integer(body, "max_tokens", 16, 0, engine.info.n_ctx)
+    sampling = _sampling(body, Sampling(temperature=1.0, top_p=1.0, top_k=0))
+    stop = parse.stop_list(body)
+    suffix = parse.text(body, "suffix", None) if body.get("suffix") is not None else None
+    engine.cancel()  # a newer completion makes the one in flight stale
+    if suffix is not None:
+        stream = engine.fim(prompt, suffix, max_tokens=max_tokens, sampling=sampling, stop=stop)
+    else:
+        stream = engine.complete(prompt, max_tokens=max_tokens, sampling=sampling, stop=stop)
+    ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+
+    def envelope(text: str, finish: str | None) -> dict:
+        return {"id": ident, "object": "text_completion", "created": created, "model": model,
+                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}
+
+    if not parse.flag(body, "stream"):
+        text = "".join([d.text async for d in deltas(stream, request)])
+        request.state.stats = stream.stats
+        result = envelope(text, OPENAI_FINISH.get(stream.stats.stop_reason, "stop"))
+        return JSONResponse({**result, "usage": _usage(stream.stats)})
+
+    async def events() -> AsyncIterator[bytes]:
+        async for delta in deltas(stream, request):
+            yield _sse(envelope(delta.text, None))
+        request.state.stats = stream.stats
+        yield _sse(envelope("", OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
+        yield _sse("[DONE]")
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _messages(body: dict) -> list[ChatMessage]:
+    raw = parse.objects(body, "messages")
+    if not raw:
+        raise ApiError(400, "'messages' must be a non-empty list")
+    out = []
+    for i, message in enumerate(raw):
+        role = message.get("role")
+        if role not in ROLES:
+            raise ApiError(400, f"messages[{i}].role must be one of {', '.join(ROLES)}")
+        content = message.get("content")
+        if isinstance(content, list):  # content parts: keep the text ones
+            if not all(isinstance(p, dict) for p in content):
+                raise ApiError(400, f"messages[{i}].content parts must be objects")
+            content = "".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+        if content is None and role == "assistant":
+            content = ""
+        if not isinstance(content, str):
+            raise ApiError(400, f"messages[{i}].content must be a string or a list of text parts")
+        out.append(ChatMessage(role, content))
+    return out
+
+
+def _thinking(body: dict) -> bool | None:
+    kwargs = body.get("chat_template_kwargs")
+    if kwargs is None:
+        return None
+    if not isinstance(kwargs, dict):
+        raise ApiError(400, "'chat_template_kwargs' must be an object")
+    value = kwargs.get("enable_thinking")
+    if value is not None and not isinstance(value, bool):
+        raise ApiError(400, "'chat_template_kwargs.enable_thinking' must be true or false")
+    return value
+
+
+async def chat_completions(request: Request) -> Response:
+    body = parse.parse_json(await request.body())
+    model = _check_model(request, body)
+    engine = request.app.state.host.chat
+    messages = _messages(body)
+    thinking = _thinking(body)
+    limit = engine.info.n_ctx
+    max_tokens = parse.integer(body, "max_completion_tokens", None, 1, limit) if body.get("max_completion_tokens") is not None \
+        else parse.integer(body, "max_tokens", None, 1, limit) if body.get("max_tokens") is not None else None
+    preset_thinking = thinking if thinking is not None else True
+    sampling = _sampling(body, engine.presets.for_chat(preset_thinking))
+    stream = engine.chat(messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens, stop=parse.stop_list(body))
+    ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    include_usage = isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage") is True
+
+    def chunk(delta: dict, finish: str | None) -> dict:
+        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    if not parse.flag(body, "stream"):
+        parts: dict[str, list[str]] = {"reasoning": [], "content": []}
+        async for delta in deltas(stream, request):
+            parts[delta.kind].append(delta.text)
+        request.state.stats = stream.stats
+        message: dict[str, object] = {"role": "assistant", "content": "".join(parts["content"])}
+        if parts["reasoning"]:
+            message["reasoning_content"] = "".join(parts["reasoning"])
+        return JSONResponse({
+            "id": ident, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": OPENAI_FINISH.get(stream.stats.stop_reason, "stop")}],
+            "usage": _usage(stream.stats),
+        })
+
+    async def events() -> AsyncIterator[bytes]:
+        yield _sse(chunk({"role": "assistant", "content": ""}, None))
+        async for delta in deltas(stream, request):
+            key = "reasoning_content" if delta.kind == "reasoning" else "content"
+            yield _sse(chunk({key: delta.text}, None))
+        request.state.stats = stream.stats
+        yield _sse(chunk({}, OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
+        if include_usage:
+            yield _sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                        "choices": [], "usage": _usage(stream.stats)})
+        yield _sse("[DONE]")
+
+    return StreamingResponse(events(), media_type="text/event-stream")

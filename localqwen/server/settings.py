@@ -1,0 +1,28 @@
+"""How the server listens and who may talk to it."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+DEFAULT_PORT = 8012  # llama.vim's and llama.vscode's default
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    socket_path: str | None = None
+    api_key: str | None = None
+    log_prompts: bool = False
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False

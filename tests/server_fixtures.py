@@ -1,0 +1,39 @@
+"""A real localqwen server on a free loopback port, running the tiny models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from localqwen.engine.llama import LlamaEngine
+from localqwen.placement import Placement
+from localqwen.server.app import create_app
+from localqwen.server.host import ModelHost
+from localqwen.server.run import BackgroundServer, open_socket, serve_in_background
+from localqwen.server.settings import ServerSettings
+
+
+@dataclass
+class LiveServer:
+    url: str
+    host: ModelHost
+    background: BackgroundServer
+
+
+@contextmanager
+def live_server(chat_model: Path, fim_model: Path, settings: ServerSettings = ServerSettings(port=0), n_ctx: int = 2048) -> Iterator[LiveServer]:
+    host = ModelHost(
+        "localqwen-tiny",
+        lambda: LlamaEngine(chat_model, Placement(n_ctx=n_ctx, n_threads=1)),
+        lambda: LlamaEngine(fim_model, Placement(n_ctx=n_ctx, n_threads=1)),
+    )
+    host.load()
+    assert host.state == "ready", host.error
+    background = serve_in_background(create_app(host, settings), open_socket(settings))
+    try:
+        yield LiveServer(background.address, host, background)
+    finally:
+        background.stop()
+        host.close()

@@ -1,0 +1,75 @@
+"""`localqwen serve` as a person starts it: a child process on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.test_cli import localqwen
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_then_stops_cleanly_on_ctrl_c(tiny_qwen3: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "localqwen", "serve", str(tiny_qwen3), "--port", str(port), "--ctx", "2048"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        result = httpx.post(f"{url}/infill", json={"input_prefix": "def f():\n", "input_suffix": "", "n_predict": 4}, timeout=60)
+        assert result.status_code == 200 and result.json()["tokens_predicted"] == 4
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "POST /infill 200 in=" in stderr and "def f()" not in stderr  # a log line, no prompt text
+    assert "Traceback" not in stderr
+
+
+def _one_line(result) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("localqwen: error: "), result.stderr
+    return lines[0]
+
+
+def test_serve_refuses_a_public_address_without_a_key(tiny_qwen3: Path) -> None:
+    assert "without an API key" in _one_line(localqwen("serve", str(tiny_qwen3), "--host", "0.0.0.0", "--port", str(free_port())))
+
+
+def test_serve_port_in_use(tiny_qwen3: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        line = _one_line(localqwen("serve", str(tiny_qwen3), "--port", str(taken.getsockname()[1])))
+    assert "cannot listen" in line and "--port" in line
+
+
+def test_serve_bad_model_and_key_file(tmp_path: Path, tiny_qwen3: Path) -> None:
+    assert "no such file" in _one_line(localqwen("serve", str(tmp_path / "none.gguf")))
+    missing = tmp_path / "key.txt"
+    assert "cannot read the API key file" in _one_line(localqwen("serve", str(tiny_qwen3), "--api-key-file", str(missing)))
+    missing.write_text("\n")
+    assert "is empty" in _one_line(localqwen("serve", str(tiny_qwen3), "--api-key-file", str(missing)))
+    assert "give the path of a .gguf" in _one_line(localqwen("serve", "qwen3-8b"))

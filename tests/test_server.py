@@ -1,0 +1,237 @@
+"""The socket as editors and OpenAI clients use it: real uvicorn on loopback, the tiny models."""
+
+from __future__ import annotations
+
+from http.client import HTTPConnection
+import json
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import openai
+import pytest
+
+from tests.server_fixtures import live_server
+
+LLAMA_VIM_BODY = {
+    "id_slot": 0,
+    "input_prefix": "import os\nimport sys\n\ndef main():\n",
+    "input_suffix": "\n\nif __name__ == '__main__':\n    main()\n",
+    "input_extra": [{"text": "def helper():\n    return 42\n", "time": 1700000000, "filename": "util.py"}],
+    "prompt": "    print(",
+    "n_predict": 16,
+    "stop": [],
+    "n_indent": 4,
+    "top_k": 40,
+    "top_p": 0.90,
+    "samplers": ["top_k", "top_p", "infill"],
+    "stream": False,
+    "cache_prompt": True,
+    "t_max_prompt_ms": 500,
+    "t_max_predict_ms": 250,
+    "response_fields": ["content", "timings/prompt_n", "timings/predicted_n", "timings/predicted_ms",
+                        "truncated", "tokens_cached"],
+    "model": "",
+}
+BEARER = {"Authorization": "Bearer "}
+
+
+@pytest.fixture(scope="module")
+def server(tiny_opens_think: Path, tiny_qwen3: Path):
+    with live_server(tiny_opens_think, tiny_qwen3) as live:
+        yield live
+
+
+@pytest.fixture
+def http(server) -> httpx.Client:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+def curl_like_post(url: str, path: str, body: dict) -> tuple[int, dict]:
+    """POST as llama.vim's curl does, with its empty `Authorization: Bearer ` header."""
+    parsed = urlsplit(url)
+    connection = HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    try:
+        connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **BEARER})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def sse_events(response: httpx.Response) -> list[str]:
+    return [line[len("data: "):] for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def test_health_is_ok_once_loaded(http: httpx.Client) -> None:
+    response = http.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_llama_vim_warmup_then_completion_reuses_the_cache(server) -> None:
+    warmup = {**LLAMA_VIM_BODY, "input_prefix": "", "input_suffix": "", "prompt": "", "n_predict": 0}
+    status, warm = curl_like_post(server.url, "/infill", warmup)
+    assert status == 200 and warm["content"] == ""
+    status, body = curl_like_post(server.url, "/infill", LLAMA_VIM_BODY)
+    assert status == 200, body
+    assert set(body) == set(LLAMA_VIM_BODY["response_fields"])  # flat, literal paths as keys
+    assert isinstance(body["content"], str) and body["timings/prompt_n"] > 0
+    assert body["tokens_cached"] > 0  # the input_extra chunk was cached by the warm-up
+    typed = {**LLAMA_VIM_BODY, "prompt": "    print(os"}
+    _, second = curl_like_post(server.url, "/infill", typed)
+    assert second["tokens_cached"] > body["tokens_cached"]
+    assert second["timings/prompt_n"] < body["timings/prompt_n"] + body["tokens_cached"]
+
+
+def test_full_infill_result_and_n_cmpl_array(http: httpx.Client) -> None:
+    body = {k: v for k, v in LLAMA_VIM_BODY.items() if k != "response_fields"}
+    one = http.post("/infill", json=body).json()
+    for key in ("content", "stop", "tokens_predicted", "tokens_evaluated", "tokens_cached", "truncated", "timings"):
+        assert key in one
+    assert set(one["timings"]) >= {"cache_n", "prompt_n", "prompt_ms", "prompt_per_second", "predicted_n", "predicted_ms", "predicted_per_second"}
+    three = http.post("/infill", json={**body, "n_cmpl": 3, "t_max_predict_ms": 0, "n_indent": 0}).json()
+    assert isinstance(three, list) and [r["index"] for r in three] == [0, 1, 2]
+
+
+def test_streaming_infill_ends_with_the_full_object_and_no_done(http: httpx.Client) -> None:
+    body = {**LLAMA_VIM_BODY, "stream": True, "response_fields": [], "n_indent": 0, "t_max_predict_ms": 0}
+    with http.stream("POST", "/infill", json=body) as response:
+        events = sse_events(response)
+    assert events and "[DONE]" not in events
+    parsed = [json.loads(e) for e in events]
+    assert all(not p["stop"] for p in parsed[:-1]) and parsed[-1]["stop"] is True
+    assert "".join(p["content"] for p in parsed[:-1]) == parsed[-1]["content"]
+    assert parsed[-1]["tokens_predicted"] == 16
+
+
+def test_completion_parses_special_tokens_written_in_the_prompt(http: httpx.Client, server) -> None:
+    prompt = "<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n<|fim_middle|>"
+    result = http.post("/completion", json={"prompt": prompt, "n_predict": 4, "temperature": 0}).json()
+    engine = server.host.fim
+    assert result["tokens_evaluated"] == len(engine.tokenize(prompt, special=True)) < len(engine.tokenize(prompt))
+
+
+def test_openai_completions_with_suffix_is_real_fim(server) -> None:
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    prefix, suffix = "def add(a, b):\n    return ", "\n\nprint(add(1, 2))\n"
+    result = client.completions.create(model="localqwen-tiny", prompt=prefix, suffix=suffix, max_tokens=8, temperature=0)
+    engine = server.host.fim
+    assert result.usage.prompt_tokens == 3 + len(engine.tokenize(prefix)) + len(engine.tokenize(suffix))
+    assert result.usage.completion_tokens == 8 and result.choices[0].finish_reason == "length"
+    plain = client.completions.create(model="localqwen-tiny", prompt=prefix, max_tokens=4, temperature=0)
+    assert plain.usage.prompt_tokens == len(engine.tokenize(prefix))
+    chunks = list(client.completions.create(model="localqwen-tiny", prompt=prefix, suffix=suffix, max_tokens=8, temperature=0, stream=True))
+    assert "".join(c.choices[0].text for c in chunks) == result.choices[0].text
+
+
+def test_openai_chat_returns_reasoning_beside_content(server) -> None:
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    messages = [{"role": "user", "content": "hello"}]
+    thinking = client.chat.completions.create(model="localqwen-tiny", messages=messages, max_tokens=8, temperature=0)
+    message = thinking.choices[0].message
+    assert message.reasoning_content and message.content == ""  # this model's prompt opens <think>
+    direct = client.chat.completions.create(
+        model="localqwen-tiny", messages=messages, max_tokens=8, temperature=0,
+        extra_body={"chat_template_kwargs": {"enable_thinking": False}},
+    )
+    assert direct.choices[0].message.content and not getattr(direct.choices[0].message, "reasoning_content", None)
+    stream = client.chat.completions.create(model="localqwen-tiny", messages=messages, max_tokens=8, temperature=0, stream=True)
+    reasoning = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in stream if c.choices)
+    assert reasoning == message.reasoning_content
+    assert [m.id for m in client.models.list()][0] == "localqwen-tiny"
+
+
+def test_unknown_model_is_404_in_openai_shape(server) -> None:
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+    assert "gpt-9" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "route, payload, status, words",
+    [
+        ("/infill", b"{not json", 400, "not valid JSON"),
+        ("/infill", b"[1, 2]", 400, "JSON object"),
+        ("/infill", {"input_suffix": ""}, 400, "'input_prefix' is required"),
+        ("/infill", {"input_prefix": 3, "input_suffix": ""}, 400, "'input_prefix' must be a string"),
+        ("/infill", {"input_prefix": "", "input_suffix": "", "n_predict": -5}, 400, "'n_predict' must be between"),
+        ("/infill", {"input_prefix": "", "input_suffix": "", "n_predict": 10**12}, 400, "'n_predict' must be between"),
+        ("/infill", {"input_prefix": "", "input_suffix": "", "top_p": "high"}, 400, "'top_p' must be a number"),
+        ("/infill", {"input_prefix": "", "input_suffix": "", "input_extra": [1]}, 400, "list of objects"),
+        ("/completion", {"prompt": "hello " * 3000}, 400, "context holds"),
+        ("/v1/chat/completions", {"messages": [{"role": "wizard", "content": "x"}]}, 400, "role must be one of"),
+        ("/v1/chat/completions", {"messages": []}, 400, "non-empty list"),
+        ("/v1/completions", {"prompt": ["a", "b"]}, 400, "one prompt per request"),
+        ("/nowhere", {}, 404, "no such route"),
+    ],
+)
+def test_bad_requests_get_openai_shaped_errors_and_the_server_lives(http: httpx.Client, route, payload, status, words) -> None:
+    kwargs = {"content": payload} if isinstance(payload, bytes) else {"json": payload}
+    response = http.post(route, **kwargs)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert words in error["message"] and error["type"]
+    assert http.get("/health").status_code == 200
+
+
+def test_body_over_the_limit_is_413(http: httpx.Client) -> None:
+    response = http.post("/infill", content=b"x" * (9 * 1024 * 1024), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "over" in response.json()["error"]["message"]
+    assert http.get("/health").status_code == 200
+
+
+def test_client_that_disconnects_frees_the_model(server) -> None:
+    engine = server.host.chat
+    body = {"messages": [{"role": "user", "content": "tell a long story"}], "max_tokens": 1500, "stream": True}
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            for _ in zip(range(3), response.iter_lines()):
+                pass
+            assert engine.busy
+    deadline = time.monotonic() + 10
+    while engine.busy and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not engine.busy
+
+
+def test_a_newer_infill_cancels_the_stale_one(server, http: httpx.Client) -> None:
+    long = {**LLAMA_VIM_BODY, "n_predict": 1500, "stream": True, "response_fields": [], "n_indent": 0, "t_max_predict_ms": 0}
+    finals: list[dict] = []
+
+    def stale() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            with client.stream("POST", "/infill", json=long) as response:
+                finals.append(json.loads(sse_events(response)[-1]))
+
+    thread = threading.Thread(target=stale)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.host.fim.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fresh = http.post("/infill", json={**LLAMA_VIM_BODY, "n_predict": 4})
+    thread.join(30)
+    assert fresh.status_code == 200
+    assert finals and finals[0]["stop_type"] == "none" and finals[0]["tokens_predicted"] < 1500
+
+
+def test_fim_is_served_while_a_long_chat_streams(server, http: httpx.Client) -> None:
+    chat_done = threading.Event()
+
+    def chat() -> None:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "go"}], "max_tokens": 1200})
+        chat_done.set()
+
+    thread = threading.Thread(target=chat)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.host.chat.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fim = http.post("/infill", json={**LLAMA_VIM_BODY, "n_predict": 8})
+    assert fim.status_code == 200
+    assert not chat_done.is_set()  # the completion did not wait for the chat
+    thread.join(120)

@@ -1,0 +1,148 @@
+"""Safe by default: API key, loopback, unix socket rights, loading state, garbage in."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from localqwen.errors import UserInputError
+from localqwen.server.app import create_app
+from localqwen.server.errors import ApiError
+from localqwen.server.host import ModelHost
+from localqwen.server.llama_routes import parse_extra, parse_gen
+from localqwen.server.run import open_socket, serve_in_background
+from localqwen.server.settings import ServerSettings
+from tests.server_fixtures import live_server
+
+
+def test_api_key_is_required_everywhere_but_health(tiny_qwen3: Path) -> None:
+    with live_server(tiny_qwen3, tiny_qwen3, ServerSettings(port=0, api_key="s3cret")) as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            assert client.get("/health").status_code == 200
+            body = {"input_prefix": "a", "input_suffix": "b", "n_predict": 2}
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+                response = client.post("/infill", json=body, headers=headers)
+                assert response.status_code == 401
+                assert response.json()["error"]["type"] == "authentication_error"
+            assert client.get("/v1/models").status_code == 401
+            ok = client.post("/infill", json=body, headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200
+
+
+def test_refuses_other_addresses_without_a_key() -> None:
+    with pytest.raises(UserInputError, match="without an API key"):
+        open_socket(ServerSettings(host="0.0.0.0", port=0))
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    taken = open_socket(ServerSettings(port=0))
+    try:
+        with pytest.raises(UserInputError, match="cannot listen on 127.0.0.1"):
+            open_socket(ServerSettings(port=taken.getsockname()[1]))
+    finally:
+        taken.close()
+
+
+def test_unix_socket_is_0600_and_serves(tmp_path: Path, tiny_qwen3: Path) -> None:
+    path = tmp_path / "lq.sock"
+    with live_server(tiny_qwen3, tiny_qwen3, ServerSettings(socket_path=str(path))):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        transport = httpx.HTTPTransport(uds=str(path))
+        with httpx.Client(transport=transport, base_url="http://localqwen", timeout=60) as client:
+            assert client.get("/health").json() == {"status": "ok"}
+            assert client.post("/infill", json={"input_prefix": "x", "input_suffix": "", "n_predict": 2}).status_code == 200
+
+
+def test_unix_socket_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me")
+    with pytest.raises(UserInputError, match="is not a socket"):
+        open_socket(ServerSettings(socket_path=str(path)))
+    assert path.read_text() == "keep me"
+
+
+def test_health_says_loading_until_the_model_is_in(tiny_qwen3: Path) -> None:
+    release = threading.Event()
+
+    def slow_load():
+        release.wait(30)
+        from localqwen.engine.llama import LlamaEngine
+        from localqwen.placement import Placement
+        return LlamaEngine(tiny_qwen3, Placement(n_ctx=256, n_threads=1))
+
+    host = ModelHost("tiny", slow_load)
+    loader = host.start()
+    settings = ServerSettings(port=0)
+    background = serve_in_background(create_app(host, settings), open_socket(settings))
+    try:
+        with httpx.Client(base_url=background.address, timeout=30) as client:
+            loading = client.get("/health")
+            assert loading.status_code == 503
+            assert loading.json() == {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
+            assert client.post("/infill", json={"input_prefix": "", "input_suffix": ""}).status_code == 503
+            release.set()
+            loader.join(30)
+            assert client.get("/health").json() == {"status": "ok"}
+    finally:
+        background.stop()
+        host.close()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+fields = st.sampled_from([
+    "n_predict", "n_cmpl", "temperature", "top_k", "top_p", "min_p", "seed", "stop", "stream", "n_indent",
+    "t_max_prompt_ms", "t_max_predict_ms", "id_slot", "response_fields", "samplers", "cache_prompt",
+    "input_extra", "presence_penalty", "repeat_penalty",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(fields, json_values, max_size=8))
+def test_request_parsing_accepts_or_answers_400_never_crashes(body: dict) -> None:
+    try:
+        params = parse_gen(body, 2048, 0.0)
+        parse_extra(body)
+    except ApiError as exc:
+        assert exc.status == 400 and exc.message
+        return
+    assert -1 <= params.n_predict <= 2048 and 1 <= params.n_cmpl <= 8
+    assert 0.0 <= params.sampling.temperature <= 5.0
+
+
+def test_garbage_thrown_at_a_live_server_then_health(tiny_qwen3: Path) -> None:
+    rng = random.Random(7)
+    routes = ["/infill", "/completion", "/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/x"]
+    with live_server(tiny_qwen3, tiny_qwen3, n_ctx=512) as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            for i in range(120):
+                route = rng.choice(routes)
+                kind = i % 4
+                if kind == 0:
+                    content = bytes(rng.randrange(256) for _ in range(rng.randrange(200)))
+                elif kind == 1:
+                    content = b'{"input_prefix": "' + b"\xff\xfe" * rng.randrange(5) + b'"'
+                elif kind == 2:
+                    content = ('{"prompt": %s, "n_predict": %d, "messages": %s}' % (
+                        rng.choice(['"hi"', "null", "[1,2]", '{"a":1}']), rng.randrange(-10, 3000),
+                        rng.choice(["[]", '[{"role":"user","content":"x"}]', '"no"', "[null]"]))).encode()
+                else:
+                    content = b'{"input_prefix": "' + b"a" * rng.randrange(10_000) + b'", "input_suffix": "", "n_predict": 2}'
+                response = client.post(route, content=content, headers={"content-type": "application/json"})
+                assert response.status_code < 500, (route, content[:80], response.text)
+            raw = socket.create_connection((server.url.split("//")[1].split(":")[0], int(server.url.rsplit(":", 1)[1])))
+            raw.sendall(b"POST /infill HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"input_pre")
+            raw.close()  # a client that vanishes mid-body
+            assert client.get("/health").json() == {"status": "ok"}
+            assert client.post("/infill", json={"input_prefix": "a", "input_suffix": "", "n_predict": 2}).status_code == 200
