@@ -23,12 +23,13 @@ from localqwen.server.errors import ApiError
 from localqwen.server.results import OPENAI_FINISH
 
 ROLES = ("system", "user", "assistant")
+ALIAS = "localqwen"  # what a client config can always name, whatever file is loaded
 
 
 def _check_model(request: Request, body: dict) -> str:
     host = request.app.state.host
     name = parse.text(body, "model", "")
-    known = {host.name, host.chat.info.name, host.fim.info.name}
+    known = {host.name, host.chat.info.name, host.fim.info.name, ALIAS}
     if name and name not in known:
         raise ApiError(404, f"model {name!r} not found; this server has {', '.join(sorted(known))}", "model_not_found")
     return name or host.name

@@ -1,0 +1,147 @@
+"""Server benchmarks, each printing a ratio measured side by side in one run.
+
+Run:  python bench/bench_server.py [--tokens 128] [--keystrokes 24]
+
+(a) decode tokens/s streamed through /v1/completions vs llama-cpp-python called
+    directly on the same GGUF and settings (target >= 0.95);
+(b) a typing replay: a file typed character by character, one /infill per keystroke
+    (llama.vim's body), time to first token cold vs with KV reuse (target: warm median
+    below a quarter of cold), and how many prompt tokens each keystroke re-evaluates;
+(c) FIM latency while a chat stream runs on the other context, vs idle.
+The model is written on the fly (random weights, ~34M parameters, f32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import llama_cpp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import THREADS, bench_model, median, p95, served  # noqa: E402
+
+SOURCE = "".join(
+    f"def function_{i}(value, scale={i}):\n    total = value * scale + {i}\n    return total\n\n" for i in range(40)
+)
+EXTRA = [{"filename": "util.py", "text": "def helper(x):\n    return x * 2\n" * 10, "time": 0}]
+
+
+def decode_direct(path: Path, prompt: str, tokens: int) -> float:
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=4096, n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
+    stream = llm.create_completion(prompt, max_tokens=tokens, temperature=0.0, stream=True)
+    next(stream)  # first token: prompt evaluated
+    started, n = time.perf_counter(), 1
+    for _ in stream:
+        n += 1
+    elapsed = time.perf_counter() - started
+    llm.close()
+    return (n - 1) / elapsed
+
+
+def decode_served(url: str, prompt: str, tokens: int) -> float:
+    body = {"prompt": prompt, "max_tokens": tokens, "temperature": 0, "stream": True}
+    with httpx.Client(timeout=300) as client, client.stream("POST", f"{url}/v1/completions", json=body) as response:
+        lines = (line for line in response.iter_lines() if line.startswith("data: ") and line != "data: [DONE]")
+        next(lines)
+        started, n = time.perf_counter(), 1
+        for line in lines:
+            if json.loads(line[6:])["choices"][0]["text"]:
+                n += 1
+    return (n - 1) / (time.perf_counter() - started)
+
+
+def first_token_ms(client: httpx.Client, url: str, body: dict) -> tuple[float, int]:
+    started = time.perf_counter()
+    elapsed, last = 0.0, ""
+    with client.stream("POST", f"{url}/infill", json=body) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                elapsed = elapsed or (time.perf_counter() - started) * 1000
+                last = line
+    return elapsed, json.loads(last[6:]).get("timings", {}).get("prompt_n", 0)
+
+
+def typing_replay(url: str, keystrokes: int) -> dict[str, list[float]]:
+    cursor = len(SOURCE) // 2
+    suffix = SOURCE[cursor:]
+    typed = "    result = function_3(value) + function_4(value)\n"
+    out: dict[str, list[float]] = {"warm": [], "cold": [], "warm_eval": [], "cold_eval": []}
+    with httpx.Client(timeout=300) as client:
+        for k in range(keystrokes + 1):
+            text = SOURCE[:cursor] + typed[:k]
+            line_start = text.rfind("\n") + 1
+            body = {"input_prefix": text[:line_start], "prompt": text[line_start:], "input_suffix": suffix,
+                    "input_extra": EXTRA, "n_predict": 8, "stream": True, "cache_prompt": True, "n_indent": 0}
+            warm, warm_eval = first_token_ms(client, url, body)
+            client.post(f"{url}/infill", json={"input_prefix": "x = 1\n", "input_suffix": "", "n_predict": 1})
+            cold, cold_eval = first_token_ms(client, url, body)
+            if k:  # the first round warms both paths
+                out["warm"].append(warm)
+                out["cold"].append(cold)
+                out["warm_eval"].append(warm_eval)
+                out["cold_eval"].append(cold_eval)
+    return out
+
+
+def fim_during_chat(url: str, rounds: int) -> tuple[list[float], list[float]]:
+    body = {"input_prefix": SOURCE[:1500], "input_suffix": SOURCE[1500:2000], "n_predict": 8, "stream": True}
+    idle, busy = [], []
+    with httpx.Client(timeout=300) as client:
+        for _ in range(rounds):
+            client.post(f"{url}/infill", json={"input_prefix": "y", "input_suffix": "", "n_predict": 1})
+            idle.append(first_token_ms(client, url, body)[0])
+        done = threading.Event()
+
+        def chat() -> None:
+            with httpx.Client(timeout=600) as c:
+                c.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "user", "content": "go"}], "max_tokens": 4000})
+            done.set()
+
+        threading.Thread(target=chat, daemon=True).start()
+        time.sleep(0.5)
+        for _ in range(rounds):
+            client.post(f"{url}/infill", json={"input_prefix": "y", "input_suffix": "", "n_predict": 1})
+            busy.append(first_token_ms(client, url, body)[0])
+        if done.is_set():
+            print("  (warning: the chat ended before the FIM rounds did)")
+    return idle, busy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--keystrokes", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = bench_model(Path(tmp))
+        prompt = SOURCE[:600]
+        with served(path) as (url, host):
+            direct, through = [], []
+            for _ in range(3):
+                direct.append(decode_direct(path, prompt, args.tokens))
+                through.append(decode_served(url, prompt, args.tokens))
+            print(f"(a) decode, {args.tokens} tokens, median of 3: direct {median(direct):.1f} tok/s, "
+                  f"/v1/completions stream {median(through):.1f} tok/s, ratio {median(through) / median(direct):.3f}")
+
+            replay = typing_replay(url, args.keystrokes)
+            warm, cold = median(replay["warm"]), median(replay["cold"])
+            print(f"(b) typing replay, {args.keystrokes} keystrokes, time to first token:")
+            print(f"    cold: median {cold:.1f} ms, p95 {p95(replay['cold']):.1f} ms, prompt tokens evaluated {median(replay['cold_eval']):.0f}")
+            print(f"    warm: median {warm:.1f} ms, p95 {p95(replay['warm']):.1f} ms, prompt tokens evaluated {median(replay['warm_eval']):.0f}")
+            print(f"    warm/cold median ratio {warm / cold:.3f} (target < 0.25)")
+
+            idle, busy = fim_during_chat(url, args.rounds)
+            print(f"(c) FIM first token, {args.rounds} rounds: idle median {median(idle):.1f} ms, "
+                  f"during a chat stream {median(busy):.1f} ms, ratio {median(busy) / median(idle):.2f}")
+
+
+if __name__ == "__main__":
+    main()
