@@ -30,7 +30,9 @@ from common import THREADS, bench_model, median, p95, served  # noqa: E402
 SOURCE = "".join(
     f"def function_{i}(value, scale={i}):\n    total = value * scale + {i}\n    return total\n\n" for i in range(40)
 )
-EXTRA = [{"filename": "util.py", "text": "def helper(x):\n    return x * 2\n" * 10, "time": 0}]
+FILE = "".join(f"def f{i}(v):\n    return v * {i}\n\n" for i in range(150))  # 450 lines
+EXTRA = [{"filename": f"mod{j}.py", "text": "".join(f"def g{j}_{i}(x):\n    return x + {i}\n" for i in range(32)), "time": 0}
+         for j in range(4)]  # four ring-buffer chunks of 64 lines
 
 
 def decode_direct(path: Path, prompt: str, tokens: int) -> float:
@@ -69,15 +71,15 @@ def first_token_ms(client: httpx.Client, url: str, body: dict) -> tuple[float, i
 
 
 def typing_replay(url: str, keystrokes: int) -> dict[str, list[float]]:
-    cursor = len(SOURCE) // 2
-    suffix = SOURCE[cursor:]
-    typed = "    result = function_3(value) + function_4(value)\n"
+    """llama.vim's defaults: 256 lines before the cursor's line, 64 after, ring-buffer chunks first."""
+    lines = FILE.splitlines(keepends=True)
+    row = 300
+    prefix, suffix = "".join(lines[row - 256 : row]), "".join(lines[row + 1 : row + 65])
+    typed = "    result = function_3(value) + function_4(value)"
     out: dict[str, list[float]] = {"warm": [], "cold": [], "warm_eval": [], "cold_eval": []}
     with httpx.Client(timeout=300) as client:
         for k in range(keystrokes + 1):
-            text = SOURCE[:cursor] + typed[:k]
-            line_start = text.rfind("\n") + 1
-            body = {"input_prefix": text[:line_start], "prompt": text[line_start:], "input_suffix": suffix,
+            body = {"input_prefix": prefix, "prompt": typed[:k], "input_suffix": "\n" + suffix,
                     "input_extra": EXTRA, "n_predict": 8, "stream": True, "cache_prompt": True, "n_indent": 0}
             warm, warm_eval = first_token_ms(client, url, body)
             client.post(f"{url}/infill", json={"input_prefix": "x = 1\n", "input_suffix": "", "n_predict": 1})
@@ -91,7 +93,7 @@ def typing_replay(url: str, keystrokes: int) -> dict[str, list[float]]:
 
 
 def fim_during_chat(url: str, rounds: int) -> tuple[list[float], list[float]]:
-    body = {"input_prefix": SOURCE[:1500], "input_suffix": SOURCE[1500:2000], "n_predict": 8, "stream": True}
+    body = {"input_prefix": SOURCE[:600], "input_suffix": SOURCE[600:800], "n_predict": 8, "stream": True}
     idle, busy = [], []
     with httpx.Client(timeout=300) as client:
         for _ in range(rounds):
@@ -117,13 +119,13 @@ def fim_during_chat(url: str, rounds: int) -> tuple[list[float], list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--keystrokes", type=int, default=24)
+    parser.add_argument("--keystrokes", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = bench_model(Path(tmp))
         prompt = SOURCE[:600]
-        with served(path) as (url, host):
+        with served(path, n_ctx=8192) as (url, host):
             direct, through = [], []
             for _ in range(3):
                 direct.append(decode_direct(path, prompt, args.tokens))

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     host = ModelHost(
         chat_path.stem,
         lambda: LlamaEngine(chat_path, chat_placement),
-        lambda: LlamaEngine(fim_path, fim_placement),
+        lambda: LlamaEngine(fim_path, fim_placement, reuse_shifted_chunks=args.cache_reuse),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     host.start()
@@ -94,5 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     key.add_argument("--api-key-file", metavar="FILE", help="read the API key from FILE")
     parser.add_argument("--ctx", type=positive_int, default=DEFAULT_CTX, help=f"chat context cap (default {DEFAULT_CTX})")
     parser.add_argument("--fim-ctx", type=positive_int, default=DEFAULT_FIM_CTX, help=f"FIM context (default {DEFAULT_FIM_CTX})")
+    parser.add_argument("--cache-reuse", type=int, default=0, metavar="N",
+                        help="completions: after a deletion, move cached chunks of N+ tokens instead of "
+                             "evaluating them again (approximate, like llama.cpp's --cache-reuse; default 0: off)")
     parser.add_argument("--log-prompts", action="store_true", help="log prompt text (off by default)")
     parser.set_defaults(func=run)

@@ -17,6 +17,7 @@ import llama_cpp
 from localqwen.catalog.gguf_header import read_gguf_header
 from localqwen.engine.chat_template import opens_thinking, render_chat, soft_switch
 from localqwen.engine.fim import build_fim_prompt, find_fim_tokens
+from localqwen.engine.kv_reuse import ShiftPlan, plan_shift
 from localqwen.engine.sampling import QWEN_PRESETS, Presets
 from localqwen.engine.stops import StopMatcher
 from localqwen.engine.stream import Stream
@@ -67,9 +68,13 @@ class LlamaEngine:
         presets: Presets = QWEN_PRESETS,
         seed: int = 0,
         verbose: bool = False,
+        reuse_shifted_chunks: int = 0,
     ) -> None:
+        """`reuse_shifted_chunks=N` (N > 0) moves cached chunks of N+ tokens instead of
+        re-evaluating them when text was deleted mid-prompt (see kv_reuse.py)."""
         header = read_gguf_header(path)
         self.placement = placement
+        self.reuse_shifted_chunks = reuse_shifted_chunks
         self.presets = presets
         self.seed = seed
         self._lock = threading.Lock()
@@ -262,18 +267,22 @@ class LlamaEngine:
         fresh whatever the previous request left behind.
         """
         llm = self._llm
+        cache = llm.input_ids[: llm.n_tokens].tolist()
         cached = 0
-        for have, want in zip(llm.input_ids[: llm.n_tokens], tokens):
+        for have, want in zip(cache, tokens):
             if have != want:
                 break
             cached += 1
         cached = min(cached, len(tokens) - 1)
-        if cached < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, cached, -1):
+        limit = stream.prompt_time_limit_s
+        deadline = None if limit is None else time.perf_counter() + limit
+        plan = plan_shift(cache, tokens, cached, self.reuse_shifted_chunks)
+        if plan is not None and self._apply_shift(plan):
+            cached = plan.reused
+        elif cached < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, cached, -1):
             cached = 0  # recurrent layers cannot drop a tail: start over
             llm.reset()
         llm.n_tokens = cached
-        limit = stream.prompt_time_limit_s
-        deadline = None if limit is None else time.perf_counter() + limit
         for start in range(cached, len(tokens), llm.n_batch):
             if stream.cancelled.is_set():
                 return "cancelled"
@@ -281,6 +290,18 @@ class LlamaEngine:
                 return "prompt_timeout"
             llm.eval(tokens[start : start + llm.n_batch])
         return cached
+
+    def _apply_shift(self, plan: ShiftPlan) -> bool:
+        """Drop the deleted span and move the chunk after it into its place."""
+        llm, ctx = self._llm, self._llm._ctx
+        if not ctx.kv_cache_seq_rm(-1, plan.common, plan.src):
+            return False  # recurrent layers cannot drop a span
+        ctx.kv_cache_seq_rm(-1, plan.src + plan.length, -1)
+        ctx.kv_cache_seq_shift(0, plan.src, plan.src + plan.length, plan.common - plan.src)
+        chunk = llm.input_ids[plan.src : plan.src + plan.length].copy()
+        llm.input_ids[plan.common : plan.reused] = chunk
+        llm.n_tokens = plan.reused
+        return True
 
     def _run(
         self,
