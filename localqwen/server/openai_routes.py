@@ -59,7 +59,8 @@ def _sse(data: dict | str) -> bytes:
 async def models(request: Request) -> Response:
     host = request.app.state.host
     names = dict.fromkeys([host.name, host.chat.info.name, host.fim.info.name])
-    data = [{"id": n, "object": "model", "created": 0, "owned_by": "localqwen"} for n in names]
+    data = [{"id": n, "object": "model", "created": 0, "owned_by": "localqwen", "max_model_len": host.chat.info.n_ctx}
+            for n in names]
     return JSONResponse({"object": "list", "data": data})
 
 

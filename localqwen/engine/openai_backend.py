@@ -1,0 +1,192 @@
+"""Any OpenAI-compatible server (vLLM, llama-server, another localqwen) behind the `Backend` interface.
+
+Chat streams `/v1/chat/completions` and splits `reasoning_content` from `content`
+(with a `<think>` splitter for servers that inline it); FIM goes through
+`/v1/completions` with the model's FIM markers written in the prompt, which
+llama.cpp-based servers and vLLM parse as special tokens for Qwen models. Closing
+the HTTP stream is the cancel: servers that watch for disconnects stop generating.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import httpx
+
+from localqwen.engine.fim import FIM_TEXTS
+from localqwen.engine.sampling import QWEN_PRESETS, Presets
+from localqwen.engine.stream import Stream
+from localqwen.engine.thinking import ThinkSplitter
+from localqwen.engine.types import ChatMessage, Delta, ExtraChunk, FimTokens, ModelInfo, Sampling
+from localqwen.errors import LocalQwenError
+
+UNKNOWN_CTX = 32768  # when the server does not say (vLLM and localqwen report max_model_len)
+TEXT_FIM = FimTokens(prefix=-1, suffix=-1, middle=-1, source="vocab")  # markers sent as text
+
+
+class BackendError(LocalQwenError):
+    title = "Remote backend"
+    exit_code = 2
+
+
+class OpenAIBackend:
+    def __init__(self, base_url: str, *, api_key: str | None = None, model: str | None = None,
+                 presets: Presets = QWEN_PRESETS, timeout: float = 600.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=10))
+        self.presets = presets
+        self._active: set[Stream] = set()
+        self._guard = threading.Lock()
+        entry = self._model_entry(model)
+        n_ctx = int(entry.get("max_model_len") or UNKNOWN_CTX)
+        self.info = ModelInfo(path=self.base_url, name=entry["id"], architecture="remote", n_ctx=n_ctx,
+                              n_ctx_train=n_ctx, n_vocab=0, chat_template=None, fim=TEXT_FIM)
+
+    def _model_entry(self, wanted: str | None) -> dict:
+        try:
+            response = self._http.get("/models")
+        except httpx.HTTPError as exc:
+            raise BackendError(f"{self.base_url}: cannot reach the server ({exc})") from None
+        if response.status_code == 401:
+            raise BackendError(f"{self.base_url}: the server wants an API key (--api-key)")
+        try:
+            data = response.json().get("data") or []
+        except (ValueError, AttributeError):
+            data = []
+        if response.status_code != 200 or not data:
+            raise BackendError(f"{self.base_url}/models: not an OpenAI-compatible server (HTTP {response.status_code})")
+        for entry in data:
+            if wanted is None or entry.get("id") == wanted:
+                return entry
+        names = ", ".join(str(e.get("id")) for e in data)
+        raise BackendError(f"{self.base_url}: no model {wanted!r}; it serves {names}")
+
+    # --- requests ---------------------------------------------------------------------
+
+    def chat(self, messages: Sequence[ChatMessage], *, thinking: bool | None = None, sampling: Sampling | None = None,
+             max_tokens: int | None = None, stop: Sequence[str] = ()) -> Stream:
+        sampling = sampling or self.presets.for_chat(thinking is not False)
+        body: dict[str, object] = {"messages": [{"role": m.role, "content": m.content} for m in messages],
+                                   **self._sampling(sampling), "stop": list(stop) or None}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if thinking is not None:
+            body["chat_template_kwargs"] = {"enable_thinking": thinking}
+        return self._stream("/chat/completions", body, chat=True)
+
+    def fim(self, prefix: str, suffix: str, *, extra: Sequence[ExtraChunk] = (), repo_name: str = "project",
+            filename: str = "file", max_tokens: int = 128, sampling: Sampling | None = None,
+            stop: Sequence[str] = ()) -> Stream:
+        context = ""
+        if extra:
+            context = f"{FIM_TEXTS['repo_name']}{repo_name}\n"
+            context += "".join(f"{FIM_TEXTS['file_sep']}{c.filename}\n{c.text}" for c in extra)
+            context += f"{FIM_TEXTS['file_sep']}{filename}\n"
+        prompt = f"{context}{FIM_TEXTS['prefix']}{prefix}{FIM_TEXTS['suffix']}{suffix}{FIM_TEXTS['middle']}"
+        return self.complete(prompt, max_tokens=max_tokens, sampling=sampling or self.presets.fim, stop=stop)
+
+    def complete(self, prompt: str, *, max_tokens: int | None = None, sampling: Sampling | None = None,
+                 stop: Sequence[str] = ()) -> Stream:
+        body: dict[str, object] = {"prompt": prompt, **self._sampling(sampling or self.presets.non_thinking),
+                                   "stop": list(stop) or None, "max_tokens": max_tokens if max_tokens is not None else 256}
+        return self._stream("/completions", body, chat=False)
+
+    def cancel(self) -> None:
+        with self._guard:
+            for stream in list(self._active):
+                stream.cancel()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._active)
+
+    def close(self) -> None:
+        self.cancel()
+        self._http.close()
+
+    # --- the wire ---------------------------------------------------------------------
+
+    def _sampling(self, s: Sampling) -> dict[str, object]:
+        out: dict[str, object] = {"temperature": s.temperature, "top_p": s.top_p, "presence_penalty": s.presence_penalty}
+        if s.top_k:
+            out["top_k"] = s.top_k  # vLLM and llama.cpp accept it beside OpenAI's fields
+        if s.seed is not None:
+            out["seed"] = s.seed
+        return out
+
+    def _stream(self, path: str, body: dict[str, object], *, chat: bool) -> Stream:
+        payload = {**{k: v for k, v in body.items() if v is not None}, "model": self.info.name, "stream": True,
+                   "stream_options": {"include_usage": True}}
+
+        def run(stream: Stream) -> Iterator[Delta]:
+            with self._guard:
+                self._active.add(stream)
+            started = time.perf_counter()
+            splitter = ThinkSplitter(enabled=chat)
+            stream.stats.stop_reason = "eos"
+            try:
+                with self._http.stream("POST", path, json=payload) as response:
+                    if response.status_code != 200:
+                        response.read()
+                        raise BackendError(f"{self.base_url}{path}: HTTP {response.status_code}: {_error_text(response)}")
+                    for event in _events(response):
+                        if stream.cancelled.is_set():
+                            stream.stats.stop_reason = "cancelled"
+                            break
+                        yield from self._deltas(event, stream, splitter, chat, started)
+                yield from splitter.flush()
+            except httpx.HTTPError as exc:
+                raise BackendError(f"{self.base_url}{path}: {exc}") from None
+            finally:
+                stream.stats.predicted_ms = (time.perf_counter() - started) * 1000
+                with self._guard:
+                    self._active.discard(stream)
+
+        return Stream(run, [])
+
+    def _deltas(self, event: dict, stream: Stream, splitter: ThinkSplitter, chat: bool, started: float) -> Iterator[Delta]:
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            stream.stats.prompt_n = int(usage.get("prompt_tokens") or 0)
+            stream.stats.predicted_n = int(usage.get("completion_tokens") or 0)
+        for choice in event.get("choices") or []:
+            if stream.stats.prompt_ms == 0.0:
+                stream.stats.prompt_ms = (time.perf_counter() - started) * 1000
+            if chat:
+                delta = choice.get("delta") or {}
+                if delta.get("reasoning_content"):
+                    yield Delta("reasoning", delta["reasoning_content"])
+                if delta.get("content"):
+                    yield from splitter.feed(delta["content"])
+            elif choice.get("text"):
+                yield Delta("content", choice["text"])
+            if choice.get("finish_reason") == "length":
+                stream.stats.stop_reason = "length"
+
+
+def _events(response: httpx.Response) -> Iterator[dict]:
+    for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            event = json.loads(data)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and "error" in event:
+            raise BackendError(f"the server reported: {event['error']}")
+        if isinstance(event, dict):
+            yield event
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]

@@ -1,0 +1,140 @@
+"""The OpenAI-compatible backend against a real server (localqwen's own, standing in for vLLM),
+child-process management with a real HTTP child, and the vLLM command line a plan gives."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from localqwen.catalog.loader import load_catalog
+from localqwen.engine.child import ChildError, ChildServer
+from localqwen.engine.openai_backend import BackendError, OpenAIBackend
+from localqwen.engine.types import GREEDY, ChatMessage
+from localqwen.engine.vllm import launch_for, vllm_ready
+from localqwen.hardware import load_profile
+from localqwen.plan import plan_model
+from tests.server_fixtures import live_server
+
+
+@pytest.fixture(scope="module")
+def remote(tiny_opens_think: Path, tiny_qwen3: Path):
+    with live_server(tiny_opens_think, tiny_qwen3) as server:
+        backend = OpenAIBackend(f"{server.url}/v1")
+        yield server, backend
+        backend.close()
+
+
+def test_remote_info_comes_from_the_server(remote) -> None:
+    server, backend = remote
+    assert backend.info.name == "localqwen-tiny" and backend.info.n_ctx == server.host.chat.info.n_ctx
+
+
+def test_remote_chat_streams_reasoning_and_content(remote) -> None:
+    server, backend = remote
+    messages = [ChatMessage("user", "hello")]
+    reasoning, content = backend.chat(messages, max_tokens=8, sampling=GREEDY).collect()
+    local = server.host.chat.chat(messages, max_tokens=8, sampling=GREEDY).collect()
+    assert (reasoning, content) == local and reasoning
+    stream = backend.chat(messages, thinking=False, max_tokens=8, sampling=GREEDY)
+    _, direct = stream.collect()
+    assert direct and stream.stats.predicted_n == 8 and stream.stats.prompt_n > 0
+
+
+def test_remote_fim_matches_the_local_engine(remote) -> None:
+    server, backend = remote
+    remote_text = backend.fim("def add(a, b):\n    return ", "\n", max_tokens=6).collect()[1]
+    local_text = server.host.fim.fim("def add(a, b):\n    return ", "\n", max_tokens=6).collect()[1]
+    assert remote_text == local_text
+
+
+def test_remote_cancel_stops_the_server_side_generation(remote) -> None:
+    server, backend = remote
+    stream = backend.chat([ChatMessage("user", "a long story")], max_tokens=1500)
+    for _ in zip(range(3), stream):
+        pass
+    stream.cancel()
+    stream.collect()
+    assert stream.stats.stop_reason == "cancelled"
+    deadline = time.monotonic() + 10
+    while server.host.chat.busy and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not server.host.chat.busy
+
+
+def test_unreachable_or_wrong_server_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(BackendError, match="cannot reach the server"):
+        OpenAIBackend(f"http://127.0.0.1:{port}/v1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_argv(model: Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "localqwen", "serve", str(model), "--port", str(port), "--ctx", "1024"]
+
+
+def test_child_starts_waits_restarts_once_and_stops(tmp_path: Path, tiny_qwen3: Path) -> None:
+    port = free_port()
+    child = ChildServer(serve_argv(tiny_qwen3, port), f"http://127.0.0.1:{port}", tmp_path / "child.log", start_timeout=60)
+    child.start()
+    try:
+        assert child.alive
+        child.process.kill()  # a crash
+        deadline = time.monotonic() + 60
+        while not (child.restarts == 1 and child.healthy.is_set()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.restarts == 1 and child.alive and child.failure is None
+        child.process.kill()  # and another
+        deadline = time.monotonic() + 30
+        while child.failure is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.failure and "died again" in child.failure
+    finally:
+        child.stop()
+    assert not child.alive
+    assert "serving" in (tmp_path / "child.log").read_text()  # its output went to the log
+
+
+def test_child_that_cannot_start_or_never_gets_healthy(tmp_path: Path, tiny_qwen3: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        child = ChildServer(serve_argv(tiny_qwen3, port), f"http://127.0.0.1:{port}", tmp_path / "c.log", start_timeout=60)
+        with pytest.raises(ChildError, match="exited with code 2 while starting"):
+            child.start()
+    silent = ChildServer([sys.executable, "-c", "import time; time.sleep(60)"], f"http://127.0.0.1:{free_port()}",
+                         tmp_path / "s.log", start_timeout=1)
+    with pytest.raises(ChildError, match="did not become healthy in 1 s"):
+        silent.start()
+    assert not silent.alive
+
+
+def test_vllm_command_line_from_the_plan() -> None:
+    """The flags as vLLM documents them for `vllm serve`."""
+    model = load_catalog().find("Qwen3.6-27B")
+    awq = next(c for c in plan_model(model, load_profile("rtx4080-16g")) if c.build.format == "awq")
+    argv = launch_for(awq, port=8100).argv()
+    assert argv[:3] == ["vllm", "serve", awq.build.repo]
+    options = {argv[i]: argv[i + 1] for i in range(3, len(argv) - 1) if argv[i].startswith("--") and not argv[i + 1].startswith("--")}
+    assert options["--quantization"] == "awq"
+    assert options["--max-model-len"] == str(awq.placement.n_ctx)
+    assert 0.5 < float(options["--gpu-memory-utilization"]) <= 0.95
+    assert options["--tensor-parallel-size"] == "1"
+    assert options["--reasoning-parser"] == "qwen3"
+    assert options["--host"] == "127.0.0.1" and options["--port"] == "8100"
+    assert "--enforce-eager" in argv
+
+
+def test_vllm_is_not_ready_here() -> None:
+    assert vllm_ready(has_cuda_gpu=False) is not None
