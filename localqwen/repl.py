@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from localqwen.engine.llama import LlamaEngine
+from localqwen.engine.backend import Backend
 from localqwen.engine.types import ChatMessage
 from localqwen.errors import PromptTooLongError
 
@@ -27,7 +27,7 @@ class ReplOptions:
 
 
 class PlainChat:
-    def __init__(self, engine: LlamaEngine, options: ReplOptions, out: TextIO, *, tty: bool) -> None:
+    def __init__(self, engine: Backend, options: ReplOptions, out: TextIO, *, tty: bool) -> None:
         self.engine = engine
         self.options = options
         self.out = out
@@ -85,7 +85,7 @@ class PlainChat:
 
 
 def run_repl(
-    engine: LlamaEngine,
+    engine: Backend,
     options: ReplOptions,
     read_line: Callable[[str], str],
     out: TextIO,

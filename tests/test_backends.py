@@ -138,3 +138,43 @@ def test_vllm_command_line_from_the_plan() -> None:
 
 def test_vllm_is_not_ready_here() -> None:
     assert vllm_ready(has_cuda_gpu=False) is not None
+
+
+def test_chat_and_serve_through_a_remote_backend(remote) -> None:
+    from tests.test_cli import localqwen
+
+    server, _ = remote
+    result = localqwen("chat", "--backend", f"{server.url}/v1", "--max-tokens", "8", stdin="hello\n")
+    assert result.returncode == 0, result.stderr
+    assert "<think>" in result.stdout and len(result.stdout.strip()) > 10
+
+    import httpx
+    import subprocess
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "localqwen", "serve", "--backend", f"{server.url}/v1", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        answer = httpx.post(f"{url}/infill", json={"input_prefix": "def f():\n", "input_suffix": "", "n_predict": 4}, timeout=60)
+        assert answer.status_code == 200 and answer.json()["content"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_backend_flags_bad_input(tmp_path: Path) -> None:
+    from tests.test_cli import localqwen
+
+    result = localqwen("chat")
+    assert result.returncode == 2 and "either a model file or --backend" in result.stderr
+    result = localqwen("chat", "--backend", f"http://127.0.0.1:{free_port()}/v1", stdin="hi\n")
+    assert result.returncode == 2 and "cannot reach the server" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

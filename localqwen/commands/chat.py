@@ -16,16 +16,24 @@ def _read_stdin_line(_prompt: str) -> str:
     return line
 
 
-def run(args: argparse.Namespace) -> int:
+def open_engine(args: argparse.Namespace):
+    """The model to talk to: a local GGUF in llama.cpp, or a remote OpenAI-compatible server."""
+    if bool(args.model) == bool(args.backend):
+        raise UserInputError("give either a model file or --backend URL")
+    if args.backend:
+        from localqwen.engine.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(args.backend, api_key=args.backend_api_key)
     from localqwen.engine.llama import LlamaEngine
     from localqwen.placement import Placement
+
+    return LlamaEngine(args.model, Placement(n_ctx=args.ctx))
+
+
+def run(args: argparse.Namespace) -> int:
     from localqwen.repl import ReplOptions, run_repl
 
-    try:
-        placement = Placement(n_ctx=args.ctx)
-    except ValueError as exc:
-        raise UserInputError(f"--ctx: {exc}") from None
-    engine = LlamaEngine(args.model, placement)
+    engine = open_engine(args)
     options = ReplOptions(
         thinking=False if args.no_think else None,
         show_thinking=not args.no_think,
@@ -40,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("chat", help="chat with a GGUF model")
-    parser.add_argument("model", help="path to a .gguf file")
+    parser = sub.add_parser("chat", help="chat with a GGUF model, or a remote OpenAI-compatible server")
+    parser.add_argument("model", nargs="?", help="path to a .gguf file")
+    parser.add_argument("--backend", metavar="URL", help="an OpenAI-compatible server instead, e.g. http://host:8000/v1")
+    parser.add_argument("--backend-api-key", metavar="KEY", help="API key for --backend")
     parser.add_argument("--plain", action="store_true", help="line REPL on stdin/stdout (the only chat face for now)")
     parser.add_argument("--no-think", action="store_true", help="turn thinking off and hide it")
     parser.add_argument("--ctx", type=positive_int, default=4096, help="context length in tokens (default 4096)")

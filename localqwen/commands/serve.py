@@ -48,30 +48,43 @@ def _model_path(text: str) -> Path:
     return path
 
 
-def run(args: argparse.Namespace) -> int:
+def _host(args: argparse.Namespace):
+    """What the server will run: local GGUFs (chat + FIM contexts) or a remote backend."""
     from localqwen.engine.llama import LlamaEngine
-    from localqwen.server.app import create_app
     from localqwen.server.host import ModelHost
-    from localqwen.server.run import open_socket, serve_forever
-    from localqwen.server.settings import ServerSettings
 
+    if bool(args.model) == bool(args.backend):
+        raise UserInputError("give either a model file or --backend URL")
+    if args.backend:
+        from localqwen.engine.openai_backend import OpenAIBackend
+
+        return ModelHost("localqwen", lambda: OpenAIBackend(args.backend, api_key=args.backend_api_key)), args.backend
     chat_path = _model_path(args.model)
     fim_path = _model_path(args.fim_model) if args.fim_model else chat_path
     chat_placement = _placement(chat_path, args.ctx)
     fim_placement = _placement(fim_path, min(args.fim_ctx, args.ctx))
-    settings = ServerSettings(
-        host=args.host, port=args.port, socket_path=args.socket, api_key=_api_key(args), log_prompts=args.log_prompts
-    )
-    sock = open_socket(settings)  # fails fast (port in use, no key off loopback) before loading
     host = ModelHost(
         chat_path.stem,
         lambda: LlamaEngine(chat_path, chat_placement),
         lambda: LlamaEngine(fim_path, fim_placement, reuse_shifted_chunks=args.cache_reuse),
     )
+    return host, f"{chat_path.name} (chat) and {fim_path.name} (FIM)"
+
+
+def run(args: argparse.Namespace) -> int:
+    from localqwen.server.app import create_app
+    from localqwen.server.run import open_socket, serve_forever
+    from localqwen.server.settings import ServerSettings
+
+    host, what = _host(args)
+    settings = ServerSettings(
+        host=args.host, port=args.port, socket_path=args.socket, api_key=_api_key(args), log_prompts=args.log_prompts
+    )
+    sock = open_socket(settings)  # fails fast (port in use, no key off loopback) before loading
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     host.start()
     where = args.socket or f"http://{args.host}:{args.port}"
-    print(f"localqwen: serving {chat_path.name} (chat) and {fim_path.name} (FIM) on {where}; Ctrl-C stops", file=sys.stderr)
+    print(f"localqwen: serving {what} on {where}; Ctrl-C stops", file=sys.stderr)
     try:
         serve_forever(create_app(host, settings), sock)
     except KeyboardInterrupt:  # uvicorn shuts down gracefully, then re-raises the Ctrl-C
@@ -84,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("serve", help="serve /infill, /completion and the OpenAI /v1 routes")
-    parser.add_argument("model", help="the chat model: path to a .gguf file")
+    parser.add_argument("model", nargs="?", help="the chat model: path to a .gguf file")
+    parser.add_argument("--backend", metavar="URL", help="serve a remote OpenAI-compatible server instead (vLLM, llama-server, ...)")
+    parser.add_argument("--backend-api-key", metavar="KEY", help="API key for --backend")
     parser.add_argument("--fim-model", metavar="PATH", help="a separate (small) model for completions, e.g. Qwen2.5-Coder-1.5B")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need an API key)")
     parser.add_argument("--port", type=positive_int, default=8012, help="port (default 8012, llama.vim's default)")
