@@ -21,10 +21,11 @@ def home() -> Path:
 
 
 def hf_cache_dir() -> Path:
-    """The Hugging Face hub cache, resolved the way huggingface_hub resolves it."""
-    from huggingface_hub import constants  # light import; only reads env vars
-
-    return Path(constants.HF_HUB_CACHE)
+    """The Hugging Face hub cache, resolved as huggingface_hub does, but at call time
+    (huggingface_hub reads these variables once, at import)."""
+    hf_home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    hub = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or os.path.join(hf_home, "hub")
+    return Path(os.path.expandvars(os.path.expanduser(hub)))
 
 
 def profiles_dir() -> Path:

@@ -1,0 +1,142 @@
+"""Fetch one file of a repo into the Hugging Face cache: resumable, checked, never half-whole.
+
+Why not `hf_hub_download`: in huggingface_hub 2.x it downloads to a process-unique
+temporary file and deletes it on any failure, so a pull cut short by Ctrl-C, a kill or
+a dropped connection starts again from zero. We keep the partial file at
+`blobs/<etag>.incomplete` (the name older huggingface_hub releases resumed from, which
+`scan_cache_dir` reports as an incomplete download) and hand it to huggingface_hub's
+own `http_get` with `resume_size`, which asks for the rest with a Range request and
+retries dropped connections. Only a file whose size and sha256 match what the Hub
+publishes is moved into `blobs/` and linked from `snapshots/`: a half file is never
+presented as whole.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from localqwen.pull import cache as hf_cache
+from localqwen.pull.errors import ChecksumError, PullError, PullInterrupted
+from localqwen.pull.events import PullCancelled, Reporter, TqdmBridge
+from localqwen.pull.hub import HubSettings, RemoteFile, hub_error, network_errors
+from localqwen.pull.store import Verified, forget_verified, is_verified, record_verified
+from localqwen.pull.verify import mismatch
+
+Action = Literal["fetched", "present", "checked", "replaced"]
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    file: str
+    path: Path
+    size: int
+    action: Action  # fetched now; already verified; on disk and checked now; a damaged copy fetched again
+    fetched_bytes: int = 0
+    resumed_from: int = 0
+    verified: bool = True  # checked against the Hub's sha256, now or by an earlier pull
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the files come from: a repo pinned to one commit, and how to reach it."""
+
+    repo: str
+    commit: str
+    settings: HubSettings
+    cache: Path
+
+
+def fetch_file(src: Source, remote: RemoteFile, reporter: Reporter) -> FileOutcome:
+    from huggingface_hub.utils import WeakFileLock
+
+    blob = hf_cache.blob_path(src.cache, src.repo, remote.etag)
+    pointer = hf_cache.snapshot_path(src.cache, src.repo, src.commit, remote.name)
+    if blob.is_file() and is_verified(src.repo, remote.name, blob):
+        return _present(src, remote, reporter, "present")
+    lock = hf_cache.lock_path(src.cache, src.repo, remote.etag)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    replaced = False
+    with WeakFileLock(lock):
+        if blob.is_file():  # fetched by another tool, or by another pull while we waited for the lock
+            if mismatch(blob, remote, reporter) is None:
+                return _present(src, remote, reporter, "checked")
+            hf_cache.remove_file(src.cache, src.repo, remote.name, (remote.etag,))  # damaged: blob and links go
+            forget_verified(src.repo, remote.name)
+            replaced = True
+        resumed_from, fetched = _download(src, remote, reporter)
+        partial = hf_cache.partial_path(src.cache, src.repo, remote.etag)
+        problem = mismatch(partial, remote, reporter)
+        if problem:
+            partial.unlink(missing_ok=True)
+            raise ChecksumError(
+                f"{remote.name} from {src.repo} is not what the Hub publishes: {problem}; the download was deleted",
+                fix="pull again; if it happens again, the server (HF_ENDPOINT) is sending bad data",
+            )
+        os.replace(partial, blob)
+    _link(src, remote, pointer)
+    reporter.emit("done")
+    return FileOutcome(remote.name, pointer, remote.size, "replaced" if replaced else "fetched", fetched, resumed_from)
+
+
+def _present(src: Source, remote: RemoteFile, reporter: Reporter, action: Action) -> FileOutcome:
+    pointer = hf_cache.snapshot_path(src.cache, src.repo, src.commit, remote.name)
+    _link(src, remote, pointer)
+    reporter.done = remote.size
+    reporter.emit("done")
+    return FileOutcome(remote.name, pointer, remote.size, action)
+
+
+def _link(src: Source, remote: RemoteFile, pointer: Path) -> None:
+    blob = hf_cache.blob_path(src.cache, src.repo, remote.etag)
+    if not (pointer.is_file() and os.path.realpath(pointer) == os.path.realpath(blob)):
+        hf_cache.link_snapshot(src.cache, src.repo, src.commit, remote.name, remote.etag)
+    record_verified(Verified(src.repo, remote.name, remote.etag, remote.size, src.commit))
+
+
+def _download(src: Source, remote: RemoteFile, reporter: Reporter) -> tuple[int, int]:
+    """Bring `blobs/<etag>.incomplete` to full length; returns (bytes it held before, bytes fetched now)."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    partial = hf_cache.partial_path(src.cache, src.repo, remote.etag)
+    resume = partial.stat().st_size if partial.is_file() else 0
+    if resume > remote.size:
+        partial.unlink()
+        resume = 0
+    what = remote.name
+    url = hf_hub_url(src.repo, remote.name, revision=src.commit, endpoint=src.settings.endpoint)
+    try:
+        meta = get_hf_file_metadata(url, token=src.settings.token, endpoint=src.settings.endpoint)
+    except network_errors() as exc:
+        raise hub_error(exc, src.repo, src.settings, what=what) from None
+    if meta.size is not None and meta.size != remote.size:
+        raise PullError(f"the Hub disagrees with itself about {what} in {src.repo}: "
+                        f"{meta.size:,} bytes by its headers, {remote.size:,} by its file list")
+    headers = build_hf_headers(token=src.settings.token)
+    if urlsplit(meta.location)[:2] != urlsplit(url)[:2]:
+        headers.pop("authorization", None)  # a CDN or storage host: the token stays with the Hub
+    reporter.begin("fetch", resume)
+    try:
+        with partial.open("ab") as handle:
+            http_get(meta.location, handle, resume_size=resume, headers=headers, expected_size=remote.size,
+                     displayed_filename=remote.name, tqdm_class=functools.partial(TqdmBridge, reporter))  # type: ignore[arg-type]
+    except (KeyboardInterrupt, PullCancelled):
+        raise PullInterrupted(_kept(partial, remote, "stopped"), fix="run the same pull again to resume") from None
+    except network_errors() as exc:
+        reason = hub_error(exc, src.repo, src.settings, what=what)
+        raise PullError(_kept(partial, remote, f"failed ({reason.message})"),
+                        fix="run the same pull again to resume") from None
+    return resume, remote.size - resume
+
+
+def _kept(partial: Path, remote: RemoteFile, how: str) -> str:
+    have = partial.stat().st_size if partial.is_file() else 0
+    return f"fetching {remote.name} {how}; {have / MB:,.1f} of {remote.size / MB:,.1f} MB are kept in {partial}"

@@ -1,0 +1,119 @@
+"""localqwen's small index of what it knows about files on disk: `$LOCALQWEN_HOME/store.json`.
+
+The weights stay in the Hugging Face cache; this file only remembers which of them a
+pull checked against the Hub's sha256 (so `localqwen models` can say "verified"
+without hashing gigabytes again), and which GGUFs a person imported from elsewhere.
+Written whole to a temporary file and moved into place, under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from localqwen.paths import home
+
+
+@dataclass(frozen=True)
+class Verified:
+    repo: str
+    file: str
+    etag: str
+    size: int
+    commit: str
+
+
+@dataclass(frozen=True)
+class Imported:
+    name: str  # what a person calls it: a catalog model id when the header matched one
+    build: str  # the quant the header declares
+    path: str  # absolute; the file stays where the person keeps it
+    size_bytes: int
+    architecture: str
+
+
+def store_path() -> Path:
+    return home() / "store.json"
+
+
+def _read() -> dict[str, Any]:
+    try:
+        data = json.loads(store_path().read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {"verified": {}, "imported": {}}
+    data.setdefault("verified", {})
+    data.setdefault("imported", {})
+    return data
+
+
+@contextmanager
+def _editing() -> Iterator[dict[str, Any]]:
+    from huggingface_hub.utils import WeakFileLock
+
+    path = store_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with WeakFileLock(path.with_name("store.json.lock")):
+        data = _read()
+        yield data
+        tmp = path.with_name(f"store.json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def _key(repo: str, file: str) -> str:
+    return f"{repo}/{file}"
+
+
+def record_verified(entry: Verified) -> None:
+    with _editing() as data:
+        data["verified"][_key(entry.repo, entry.file)] = asdict(entry)
+
+
+def forget_verified(repo: str, file: str) -> None:
+    with _editing() as data:
+        data["verified"].pop(_key(repo, file), None)
+
+
+def verified(repo: str, file: str) -> Verified | None:
+    raw = _read()["verified"].get(_key(repo, file))
+    try:
+        return Verified(**raw) if raw else None
+    except TypeError:
+        return None
+
+
+def is_verified(repo: str, file: str, path: Path) -> bool:
+    """The file at `path` is the blob a pull checked: same blob name and size, so no need to hash again."""
+    entry = verified(repo, file)
+    if entry is None or not path.is_file():
+        return False
+    return Path(os.path.realpath(path)).name == entry.etag and path.stat().st_size == entry.size
+
+
+def record_import(entry: Imported) -> bool:
+    """Remember an imported GGUF; True when it replaced an entry of the same NAME:BUILD."""
+    key = f"{entry.name}:{entry.build}"
+    with _editing() as data:
+        existed = key in data["imported"]
+        data["imported"][key] = asdict(entry)
+    return existed
+
+
+def forget_import(name: str, build: str) -> None:
+    with _editing() as data:
+        data["imported"].pop(f"{name}:{build}", None)
+
+
+def imported() -> list[Imported]:
+    out = []
+    for raw in _read()["imported"].values():
+        try:
+            out.append(Imported(**raw))
+        except TypeError:
+            continue
+    return out

@@ -1,0 +1,335 @@
+"""`localqwen pull` against a fake Hub on loopback: fresh, resumed, corrupted, no room, offline, 404, gated, dropped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from localqwen.tinymodel import TinySpec, write_tiny_gguf
+from tests.hub_server import Hub, serve_hub
+from tests.test_cli import localqwen
+
+TOKEN = "hf_test_token"
+CHUNK = 10 * 1024 * 1024  # huggingface_hub writes what it downloads in pieces of this size
+
+CATALOG = """
+[[model]]
+id = "{id}"
+name = "{name}"
+family = "qwen3"
+context = 4096
+thinking = true
+fim = true
+params_b = 0.01
+
+[model.arch]
+layers = 2
+attention_layers = 2
+heads = 2
+kv_heads = 1
+head_dim = 32
+hidden = 64
+vocab = 1000
+"""
+BUILD = """
+[[model.build]]
+quant = "{quant}"
+format = "gguf"
+repo = "{repo}"
+files = {files}
+size_bytes = {size}
+"""
+
+
+@pytest.fixture(scope="session")
+def big_gguf(models_dir: Path) -> Path:
+    """About 43 MB: big enough that "half way" leaves whole 10 MB pieces on disk."""
+    return write_tiny_gguf(models_dir / "big-qwen3.gguf", TinySpec(n_embd=256, n_ff=2048, n_layer=6))
+
+
+@dataclass
+class World:
+    hub: Hub
+    endpoint: str
+    home: Path
+    cache: Path
+    files: dict[str, bytes]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"HF_ENDPOINT": self.endpoint, "HF_HOME": str(self.cache.parent), "HF_HUB_CACHE": str(self.cache),
+                "HF_HUB_OFFLINE": "0", "HF_TOKEN": "", "LOCALQWEN_HOME": str(self.home), **extra}
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return localqwen(*args, env=self.env(**env))
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        env = {**os.environ, **self.env(HF_HUB_DOWNLOAD_TIMEOUT="120")}  # a stall must not end in a retry
+        return subprocess.Popen([sys.executable, "-m", "localqwen", *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def blobs(self, repo: str = "org/tiny-GGUF") -> Path:
+        return self.cache / ("models--" + repo.replace("/", "--")) / "blobs"
+
+    def partial(self, name: str) -> Path:
+        return self.blobs() / f"{hashlib.sha256(self.files[name]).hexdigest()}.incomplete"
+
+    def sha(self, name: str) -> str:
+        return hashlib.sha256(self.files[name]).hexdigest()
+
+    def models(self) -> list[dict]:
+        result = self.run("models", "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+def _catalog(home: Path, tiny: bytes, big: bytes) -> None:
+    text = CATALOG.format(id="tiny-test", name="Tiny-Test")
+    text += BUILD.format(quant="Q6_K", repo="org/tiny-GGUF", files='["tiny-Q6_K.gguf"]', size=len(tiny))
+    text += BUILD.format(quant="Q4_K_M", repo="org/tiny-GGUF", files='["tiny-Q4_K_M.gguf"]', size=len(big))
+    # A split GGUF named by its first part only: the pull must fetch every part.
+    text += BUILD.format(quant="Q8_0", repo="org/tiny-GGUF", files='["split/tiny-Q8_0-00001-of-00003.gguf"]', size=2 * len(tiny))
+    text += CATALOG.format(id="gated-test", name="Gated-Test")
+    text += BUILD.format(quant="Q6_K", repo="org/gated-GGUF", files='["tiny-Q6_K.gguf"]', size=len(tiny))
+    text += CATALOG.format(id="ghost-test", name="Ghost-Test")
+    text += BUILD.format(quant="Q6_K", repo="org/ghost-GGUF", files='["tiny-Q6_K.gguf"]', size=len(tiny))
+    text += CATALOG.format(id="stale-test", name="Stale-Test")
+    text += BUILD.format(quant="Q6_K", repo="org/tiny-GGUF", files='["renamed-Q6_K.gguf"]', size=len(tiny))
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    (home / "models" / "test.toml").write_text(text)
+
+
+@pytest.fixture
+def world(tmp_path: Path, tiny_qwen3: Path, big_gguf: Path) -> Iterator[World]:
+    tiny, big = tiny_qwen3.read_bytes(), big_gguf.read_bytes()
+    third = len(tiny) // 3
+    files = {
+        "tiny-Q6_K.gguf": tiny,
+        "tiny-Q4_K_M.gguf": big,
+        "split/tiny-Q8_0-00001-of-00003.gguf": tiny[:third],
+        "split/tiny-Q8_0-00002-of-00003.gguf": tiny[third : 2 * third],
+        "split/tiny-Q8_0-00003-of-00003.gguf": tiny[2 * third :],
+        "README.md": b"# tiny\n",
+    }
+    hub = Hub()
+    hub.add_repo("org/tiny-GGUF", files)
+    hub.add_repo("org/gated-GGUF", {"tiny-Q6_K.gguf": tiny}, token=TOKEN)
+    home = Path(os.environ["LOCALQWEN_HOME"])
+    _catalog(home, tiny, big)
+    with serve_hub(hub) as endpoint:
+        yield World(hub, endpoint, home, tmp_path / "hf" / "hub", files)
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("localqwen: error: ")
+    return lines[0]
+
+
+def assert_no_half_file(world: World, name: str) -> None:
+    """Nothing presents the file as whole: no blob, no snapshot link, not listed by `models`."""
+    assert not (world.blobs() / world.sha(name)).exists()
+    assert not list((world.blobs().parent / "snapshots").rglob(name.rsplit("/", 1)[-1]))
+    assert not [m for m in world.models() if m["source"] == "hub" and m["complete"]]
+
+
+def test_fresh_pull_takes_the_plans_choice_and_is_verified(world: World) -> None:
+    result = world.run("pull", "tiny-test", "--hardware", "laptop-cpu-16g", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["build"] == "Q6_K" and data["fetched_bytes"] == len(world.files["tiny-Q6_K.gguf"])
+    path = Path(data["path"])
+    assert path.read_bytes() == world.files["tiny-Q6_K.gguf"]
+    assert os.path.realpath(path) == str(world.blobs() / world.sha("tiny-Q6_K.gguf"))  # the Hub cache layout
+    assert (world.blobs().parent / "refs" / "main").read_text() == world.hub.repos["org/tiny-GGUF"].commit
+    assert [f["action"] for f in data["files"]] == ["fetched"] and data["files"][0]["verified"]
+    [listed] = world.models()
+    assert listed["model"] == "tiny-test" and listed["build"] == "Q6_K" and listed["verified"] and listed["path"] == str(path)
+
+    world.hub.reset_counters()
+    again = world.run("pull", "tiny-test:Q6_K")
+    assert again.returncode == 0, again.stderr
+    assert world.hub.bytes_served == 0 and "present" in again.stdout and again.stdout.strip().endswith(str(path))
+
+
+def test_the_cache_is_the_one_huggingface_hub_reads(world: World) -> None:
+    assert world.run("pull", "tiny-test:Q6_K").returncode == 0
+    code = ("from huggingface_hub import hf_hub_download\n"
+            "print(hf_hub_download('org/tiny-GGUF', 'tiny-Q6_K.gguf', local_files_only=True))")
+    env = {**os.environ, **world.env(HF_HUB_OFFLINE="1")}
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()).read_bytes() == world.files["tiny-Q6_K.gguf"]
+
+
+def test_split_gguf_is_fetched_whole_as_a_set(world: World) -> None:
+    result = world.run("pull", "tiny-test:Q8_0", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [f["file"] for f in data["files"]] == [f"split/tiny-Q8_0-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+    assert data["path"].endswith("split/tiny-Q8_0-00001-of-00003.gguf")
+    assert b"".join(Path(f["path"]).read_bytes() for f in data["files"]) == world.files["tiny-Q6_K.gguf"]
+    [listed] = world.models()
+    assert len(listed["files"]) == 3 and listed["complete"] and listed["verified"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_pull_stopped_half_way_resumes_where_it_stopped(world: World, sig: signal.Signals) -> None:
+    name, size = "tiny-Q4_K_M.gguf", len(world.files["tiny-Q4_K_M.gguf"])
+    world.hub.stall_after = 25_000_000
+    child = world.popen("pull", "tiny-test:Q4_K_M")
+    assert world.hub.stalled.wait(60), "the pull never reached the stall"
+    kept = 2 * CHUNK  # the whole pieces written before the stall
+    deadline = time.monotonic() + 30
+    while not (world.partial(name).is_file() and world.partial(name).stat().st_size >= kept) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(sig)
+    _, stderr = child.communicate(timeout=60)
+    world.hub.release.set()
+    if sig == signal.SIGINT:
+        assert child.returncode == 130, stderr
+        line = stderr.strip().splitlines()[-1]
+        assert "stopped" in line and "kept" in line and "run the same pull again to resume" in line
+    assert world.partial(name).stat().st_size == kept
+    assert_no_half_file(world, name)
+
+    world.hub.reset_counters()
+    result = world.run("pull", "tiny-test:Q4_K_M", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert world.hub.bytes_served == size - kept  # only the remainder crossed the wire
+    assert any(r.endswith(f"bytes={kept}-") for r in world.hub.requests), world.hub.requests
+    assert data["files"][0]["resumed_from"] == kept and data["fetched_bytes"] == size - kept
+    assert Path(data["path"]).read_bytes() == world.files[name] and not world.partial(name).exists()
+
+
+def test_a_dropped_connection_is_resumed_within_the_same_pull(world: World) -> None:
+    size = len(world.files["tiny-Q4_K_M.gguf"])
+    world.hub.drop_after = 15_000_000
+    result = world.run("pull", "tiny-test:Q4_K_M", "--json")
+    assert result.returncode == 0, result.stderr
+    assert any(r.endswith(f"bytes={CHUNK}-") for r in world.hub.requests), world.hub.requests
+    assert world.hub.bytes_served == 15_000_000 + size - CHUNK
+    assert Path(json.loads(result.stdout)["path"]).read_bytes() == world.files["tiny-Q4_K_M.gguf"]
+    assert "Traceback" not in result.stderr and "Trying to resume" not in result.stderr
+
+
+def test_a_server_that_drops_and_goes_down_fails_clearly_then_resumes(world: World) -> None:
+    name, size = "tiny-Q4_K_M.gguf", len(world.files["tiny-Q4_K_M.gguf"])
+    world.hub.drop_after, world.hub.down_after_drop = 25_000_000, True
+    line = one_error_line(world.run("pull", "tiny-test:Q4_K_M"), 1)
+    assert f"fetching {name} failed" in line and "HTTP 503" in line and "21.0 of 43.4 MB are kept" in line
+    assert "run the same pull again to resume" in line
+    assert_no_half_file(world, name)
+
+    world.hub.down = False
+    world.hub.reset_counters()
+    result = world.run("pull", "tiny-test:Q4_K_M")
+    assert result.returncode == 0, result.stderr
+    assert world.hub.bytes_served == size - 2 * CHUNK and "resumed at 21.0 MB" in result.stdout
+
+
+def test_corrupted_download_is_deleted_and_said_so(world: World) -> None:
+    name = "tiny-Q6_K.gguf"
+    world.hub.corrupt.add(world.sha(name))
+    line = one_error_line(world.run("pull", "tiny-test:Q6_K"), 1)
+    assert f"{name} from org/tiny-GGUF is not what the Hub publishes" in line and "sha256" in line
+    assert "the download was deleted" in line
+    assert_no_half_file(world, name)
+    assert not world.partial(name).exists()
+
+    world.hub.corrupt.clear()
+    assert world.run("pull", "tiny-test:Q6_K").returncode == 0
+
+
+def test_a_damaged_copy_already_in_the_cache_is_replaced(world: World) -> None:
+    name = "tiny-Q6_K.gguf"
+    assert world.run("pull", "tiny-test:Q6_K").returncode == 0
+    (world.home / "store.json").unlink()  # as if another tool had put the file there
+    blob = world.blobs() / world.sha(name)
+    blob.write_bytes(b"\0" * len(world.files[name]))
+    world.hub.reset_counters()
+    result = world.run("pull", "tiny-test:Q6_K", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["files"][0]["action"] == "replaced"
+    assert blob.read_bytes() == world.files[name] and world.hub.bytes_served == len(world.files[name])
+
+
+def test_not_enough_disk_refuses_with_the_numbers_before_fetching(world: World) -> None:
+    line = one_error_line(world.run("pull", "tiny-test:Q4_K_M", LOCALQWEN_TEST_FREE_BYTES="1000000"), 1)
+    assert "not enough disk for tiny-test:Q4_K_M" in line
+    assert "needs 0.04 GB (+ 0.54 GB margin) and 0.00 GB is free" in line and "HF_HUB_CACHE" in line
+    assert world.hub.bytes_served == 0 and not any("/cdn/" in r for r in world.hub.requests)
+    assert not world.partial("tiny-Q4_K_M.gguf").exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_offline_with_the_file_present_never_touches_the_network(world: World, how: str) -> None:
+    assert world.run("pull", "tiny-test:Q6_K").returncode == 0
+    world.hub.reset_counters()
+    args, env = (["--offline"], {}) if how == "flag" else ([], {"HF_HUB_OFFLINE": "1"})
+    result = world.run("pull", "tiny-test:Q6_K", *args, **env)
+    assert result.returncode == 0, result.stderr
+    assert world.hub.requests == []
+    assert Path(result.stdout.strip().splitlines()[-1]).read_bytes() == world.files["tiny-Q6_K.gguf"]
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_offline_without_the_files_says_which_are_missing(world: World, how: str) -> None:
+    assert world.run("pull", "tiny-test:Q8_0").returncode == 0
+    part2 = world.cache / "models--org--tiny-GGUF" / "snapshots" / world.hub.repos["org/tiny-GGUF"].commit / "split" / "tiny-Q8_0-00002-of-00003.gguf"
+    part2.unlink()
+    world.hub.reset_counters()
+    args, env = (["--offline"], {}) if how == "flag" else ([], {"HF_HUB_OFFLINE": "1"})
+    line = one_error_line(world.run("pull", "tiny-test:Q8_0", *args, **env), 1)
+    assert "offline, and tiny-test:Q8_0 is not on disk: missing split/tiny-Q8_0-00002-of-00003.gguf" in line
+    assert "00001-of" not in line and "00003-of" not in line
+    line = one_error_line(world.run("pull", "tiny-test:Q4_K_M", *args, **env), 1)
+    assert "missing tiny-Q4_K_M.gguf" in line
+    assert world.hub.requests == []
+
+
+def test_a_repo_the_hub_does_not_have_is_one_clear_line(world: World) -> None:
+    line = one_error_line(world.run("pull", "ghost-test:Q6_K"), 2)
+    assert "org/ghost-GGUF: no such repository on " + world.endpoint in line and "HF_TOKEN" in line
+
+
+def test_a_catalog_file_the_repo_lacks_is_one_clear_line(world: World) -> None:
+    line = one_error_line(world.run("pull", "stale-test:Q6_K"), 2)
+    assert "org/tiny-GGUF has no file renamed-Q6_K.gguf (the catalog entry is out of date" in line
+    assert world.hub.bytes_served == 0
+
+
+def test_a_gated_repo_needs_hf_token_and_the_token_stays_with_the_hub(world: World) -> None:
+    line = one_error_line(world.run("pull", "gated-test:Q6_K"), 2)
+    assert "org/gated-GGUF is gated and no token was given" in line and "set HF_TOKEN" in line
+    line = one_error_line(world.run("pull", "gated-test:Q6_K", HF_TOKEN="hf_wrong"), 2)
+    assert "the token in HF_TOKEN was refused" in line
+    result = world.run("pull", "gated-test:Q6_K", HF_TOKEN=TOKEN)
+    assert result.returncode == 0, result.stderr
+    assert not world.hub.cdn_saw_token
+
+
+@pytest.mark.parametrize(
+    "target, problem",
+    [
+        ("tiny-tset", "unknown model 'tiny-tset' (did you mean tiny-test"),
+        ("tiny-test:Q2_K", "tiny-test has no build 'Q2_K' (builds: tiny-test:Q6_K, tiny-test:Q4_K_M, tiny-test:Q8_0)"),
+        ("tiny-test:", "'tiny-test:' is not NAME or NAME:BUILD"),
+    ],
+)
+def test_bad_pull_targets_are_one_line_and_exit_2(world: World, target: str, problem: str) -> None:
+    line = one_error_line(world.run("pull", target), 2)
+    assert problem in line
+    assert world.hub.requests == []

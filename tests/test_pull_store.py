@@ -1,0 +1,195 @@
+"""The local store (`models`, `models rm`, `import`), the progress events, and the pure parts of pull."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from localqwen.catalog.types import Build
+from localqwen.pull import cache as hf_cache
+from localqwen.pull.disk import check_room
+from localqwen.pull.errors import NotEnoughDiskError, RepoAccessError
+from localqwen.pull.events import PullCancelled, PullEvent, Reporter, TqdmBridge
+from localqwen.pull.hub import RemoteFile, RepoListing, build_files
+from tests.test_pull import World, big_gguf, one_error_line, world  # noqa: F401  (fixtures)
+
+EVENTS_SCRIPT = """
+import json, sys
+from localqwen.catalog.loader import load_catalog
+from localqwen.pull import pull_build
+model = load_catalog().find("tiny-test")
+events = []
+result = pull_build(model, model.build(sys.argv[1]), listener=events.append)
+print(json.dumps([e.__dict__ for e in events]))
+"""
+
+
+def test_progress_events_feed_any_listener(world: World) -> None:
+    """The API a TUI uses: the same events the CLI bar renders, in order, ending in done."""
+    env = {**os.environ, **world.env()}
+    run = subprocess.run([sys.executable, "-c", EVENTS_SCRIPT, "Q4_K_M"], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    events = [PullEvent(**e) for e in json.loads(run.stdout)]
+    size = len(world.files["tiny-Q4_K_M.gguf"])
+    fetch = [e for e in events if e.stage == "fetch"]
+    assert fetch[0].bytes_done == 0 and fetch[-1].bytes_done == size and len(fetch) >= 5
+    assert all(e.bytes_total == size and e.file == "tiny-Q4_K_M.gguf" for e in events)
+    assert fetch[-1].speed and fetch[-1].speed > 0 and fetch[-1].eta == 0
+    assert [e.bytes_done for e in fetch] == sorted(e.bytes_done for e in fetch)
+    assert {e.stage for e in events} == {"fetch", "verify", "done"} and events[-1].stage == "done"
+
+    run = subprocess.run([sys.executable, "-c", EVENTS_SCRIPT, "Q8_0"], capture_output=True, text=True, env=env, timeout=120)
+    done = [PullEvent(**e) for e in json.loads(run.stdout) if e["stage"] == "done"]
+    assert [(e.index, e.count) for e in done] == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_rich_bar_shows_bytes_speed_and_eta() -> None:
+    from rich.console import Console
+
+    from localqwen.commands.pull import _Bar, progress_bar
+
+    out = io.StringIO()
+    progress = progress_bar(Console(file=out, force_terminal=True, width=120))
+    bar = _Bar(progress)
+    with progress:
+        for done in (0, 10_000_000, 20_000_000):
+            bar(PullEvent("model.gguf", "fetch", done, 40_000_000, 1e7, 2.0))
+        progress.refresh()
+    text = out.getvalue()
+    assert "model.gguf" in text and "20.0/40.0 MB" in text and "10.0 MB/s" in text and "0:00:02 left" in text
+
+
+def test_reporter_measures_this_runs_speed_and_can_cancel() -> None:
+    now = [100.0]
+    seen: list[PullEvent] = []
+    cancel = threading.Event()
+    reporter = Reporter(seen.append, "f.gguf", 1000, index=1, count=1, cancel=cancel, clock=lambda: now[0])
+    reporter.begin("fetch", 400)  # 400 bytes were on disk from an earlier run
+    bridge = TqdmBridge(reporter, unit="B", unit_scale=True, total=1000, initial=400, desc="f.gguf")
+    with bridge:
+        now[0] += 2.0
+        bridge.update(200)
+    assert seen[-1] == PullEvent("f.gguf", "fetch", 600, 1000, 100.0, 4.0, 400, 1, 1)
+    cancel.set()
+    with pytest.raises(PullCancelled):
+        bridge.update(100)
+
+
+def test_a_split_gguf_named_by_one_part_means_every_part() -> None:
+    build = Build("Q8_0", "gguf", "org/r", ("m/Q-00002-of-00003.gguf", "extra.gguf"), 1)
+    assert build_files(build) == ["m/Q-00001-of-00003.gguf", "m/Q-00002-of-00003.gguf", "m/Q-00003-of-00003.gguf", "extra.gguf"]
+    listing = RepoListing("org/r", "c" * 40, {n: RemoteFile(n, 1, None, "x") for n in ("m/Q-00001-of-00003.gguf", "extra.gguf")})
+    with pytest.raises(RepoAccessError, match=r"org/r has no file m/Q-00002-of-00003.gguf \(and 1 more\)"):
+        build_files(build, listing)
+    assert build_files(Build("AWQ-INT4", "awq", "org/r", (), 1), listing) == ["extra.gguf", "m/Q-00001-of-00003.gguf"]
+
+
+def test_disk_check_counts_the_margin(tmp_path: Path) -> None:
+    check_room(1_000_000_000, tmp_path, "m:Q", free=lambda _: 1_600_000_000)
+    with pytest.raises(NotEnoughDiskError) as err:
+        check_room(1_000_000_000, tmp_path, "m:Q", free=lambda _: 1_500_000_000)
+    assert "needs 1.00 GB (+ 0.54 GB margin) and 1.50 GB is free" in err.value.message
+
+
+def test_removing_one_file_keeps_the_repos_other_files(tmp_path: Path) -> None:
+    for name, etag in (("a.gguf", "e1"), ("b.gguf", "e2")):
+        hf_cache.blob_path(tmp_path, "o/r", etag).parent.mkdir(parents=True, exist_ok=True)
+        hf_cache.blob_path(tmp_path, "o/r", etag).write_bytes(b"x" * 10)
+        hf_cache.link_snapshot(tmp_path, "o/r", "c1", name, etag)
+    hf_cache.partial_path(tmp_path, "o/r", "e1").write_bytes(b"x" * 3)
+    assert hf_cache.remove_file(tmp_path, "o/r", "a.gguf") == 13
+    assert hf_cache.find_cached(tmp_path, "o/r", "a.gguf") is None
+    assert hf_cache.find_cached(tmp_path, "o/r", "b.gguf").read_bytes() == b"x" * 10
+
+
+def test_models_rm_removes_only_that_builds_files(world: World) -> None:
+    assert world.run("pull", "tiny-test:Q6_K").returncode == 0
+    assert world.run("pull", "tiny-test:Q8_0").returncode == 0
+    assert {m["build"] for m in world.models()} == {"Q6_K", "Q8_0"}
+    result = world.run("models", "rm", "tiny-test:Q8_0")
+    assert result.returncode == 0, result.stderr
+    assert "removed tiny-test:Q8_0 from the Hugging Face cache (0.5 MB freed)" in result.stdout
+    [left] = world.models()
+    assert left["build"] == "Q6_K" and Path(left["path"]).read_bytes() == world.files["tiny-Q6_K.gguf"]
+    assert sorted(p.name for p in world.blobs().iterdir()) == [world.sha("tiny-Q6_K.gguf")]
+    table = world.run("models")
+    assert "tiny-test" in table.stdout and "Q6_K" in table.stdout and "yes" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "target, problem",
+    [
+        ("nosuch:Q6_K", "unknown model 'nosuch'"),
+        ("tiny-test:Q4_K_M", "tiny-test:Q4_K_M is not on disk (on disk: tiny-test:Q6_K)"),
+        ("tiny-test:", "'tiny-test:' is not NAME or NAME:BUILD"),
+    ],
+)
+def test_models_rm_of_what_is_not_there_is_one_line_and_exit_2(world: World, target: str, problem: str) -> None:
+    assert world.run("pull", "tiny-test:Q6_K").returncode == 0
+    line = one_error_line(world.run("models", "rm", target), 2)
+    assert problem in line
+    assert len(world.models()) == 1
+
+
+def test_import_reads_the_header_and_places_the_file(world: World, tiny_qwen3: Path) -> None:
+    result = world.run("import", str(tiny_qwen3))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"imported tiny-qwen3:F32 (qwen3, 0.5 MB): {tiny_qwen3.resolve()}"
+    result = world.run("import", str(tiny_qwen3), "--name", "Tiny-Test")  # a catalog model's name: placed under it
+    assert result.returncode == 0, result.stderr
+    listed = {(m["model"], m["build"], m["source"]): m for m in world.models()}
+    assert set(listed) == {("tiny-qwen3", "F32", "import"), ("tiny-test", "F32", "import")}
+    entry = listed[("tiny-qwen3", "F32", "import")]
+    assert entry["path"] == str(tiny_qwen3.resolve()) and entry["verified"] is False and entry["complete"]
+    assert "imported" in world.run("models").stdout
+    plan = world.run("plan", entry["path"], "--hardware", "laptop-cpu-16g", "--json")
+    assert plan.returncode == 0 and json.loads(plan.stdout)["choice"]["verdict"] == "fits"
+
+    forgot = world.run("models", "rm", "tiny-qwen3:F32")
+    assert forgot.returncode == 0 and "left where it is" in forgot.stdout
+    assert tiny_qwen3.is_file() and [m["model"] for m in world.models()] == ["tiny-test"]
+
+
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (lambda tmp: tmp / "missing.gguf", "no such file"),
+        (lambda tmp: (tmp / "notes.gguf", (tmp / "notes.gguf").write_text("not a model"))[0], "not a GGUF file"),
+        ("truncated", "truncated"),
+    ],
+)
+def test_import_of_a_bad_file_is_one_line_and_exit_2(world: World, tmp_path: Path, tiny_qwen3: Path, make, problem: str) -> None:
+    if make == "truncated":
+        path = tmp_path / "cut.gguf"
+        path.write_bytes(tiny_qwen3.read_bytes()[:100_000])
+    else:
+        path = make(tmp_path)
+    line = one_error_line(world.run("import", str(path)), 2)
+    assert str(path) in line and problem in line
+    assert world.models() == []
+
+
+def test_import_with_a_bad_name_is_one_line_and_exit_2(world: World, tiny_qwen3: Path) -> None:
+    line = one_error_line(world.run("import", str(tiny_qwen3), "--name", "a:b"), 2)
+    assert "--name 'a:b'" in line
+
+
+def test_models_on_an_empty_store_says_how_to_fill_it(world: World) -> None:
+    result = world.run("models")
+    assert result.returncode == 0 and "localqwen pull MODEL" in result.stdout
+    assert world.models() == []
+
+
+def test_pull_core_imports_no_face_and_nothing_heavy() -> None:
+    """`localqwen.pull` is for the CLI and the TUI alike: no Rich, no Textual, huggingface_hub only when used."""
+    code = ("import sys, localqwen.pull\n"
+            "loaded = {'rich', 'textual', 'huggingface_hub', 'localqwen.hardware.detect'} & set(sys.modules)\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
