@@ -72,4 +72,11 @@ def test_serve_bad_model_and_key_file(tmp_path: Path, tiny_qwen3: Path) -> None:
     assert "cannot read the API key file" in _one_line(localqwen("serve", str(tiny_qwen3), "--api-key-file", str(missing)))
     missing.write_text("\n")
     assert "is empty" in _one_line(localqwen("serve", str(tiny_qwen3), "--api-key-file", str(missing)))
-    assert "give the path of a .gguf" in _one_line(localqwen("serve", "qwen3-8b"))
+    assert "is not on disk" in _one_line(localqwen("serve", "qwen3-8b:Q4_K_M"))
+    assert "unknown model 'qwen9'" in _one_line(localqwen("serve", "qwen9"))
+
+
+def test_choosing_awq_without_vllm_says_what_to_install_and_offers_gguf() -> None:
+    line = _one_line(localqwen("serve", "qwen3.6-27b:AWQ-INT4"))
+    assert "runs on vLLM: vLLM is not installed" in line
+    assert "pip install 'localqwen[vllm]'" in line and "qwen3.6-27b:Q" in line

@@ -27,27 +27,6 @@ def _api_key(args: argparse.Namespace) -> str | None:
     return args.api_key or None
 
 
-def _placement(path: Path, ctx: int):
-    """The plan's placement for this file on this machine (split, layers, KV type, context)."""
-    from localqwen.catalog.gguf_arch import spec_from_header
-    from localqwen.catalog.gguf_header import read_gguf_header
-    from localqwen.hardware import detect_hardware
-    from localqwen.plan import PlanOptions, choose, plan_model
-
-    spec = spec_from_header(read_gguf_header(path))
-    choice = choose(plan_model(spec, detect_hardware(), PlanOptions(ctx=ctx)))
-    if choice is None or choice.placement is None:
-        raise UserInputError(f"{path}: does not fit this machine (see `localqwen plan {path}`)")
-    return choice.placement
-
-
-def _model_path(text: str) -> Path:
-    path = Path(text).expanduser()
-    if not path.suffix == ".gguf" and not path.exists():
-        raise UserInputError(f"{text!r}: give the path of a .gguf file to serve")
-    return path
-
-
 def _host(args: argparse.Namespace):
     """What the server will run: local GGUFs (chat + FIM contexts) or a remote backend."""
     from localqwen.engine.llama import LlamaEngine
@@ -59,16 +38,16 @@ def _host(args: argparse.Namespace):
         from localqwen.engine.openai_backend import OpenAIBackend
 
         return ModelHost("localqwen", lambda: OpenAIBackend(args.backend, api_key=args.backend_api_key)), args.backend
-    chat_path = _model_path(args.model)
-    fim_path = _model_path(args.fim_model) if args.fim_model else chat_path
-    chat_placement = _placement(chat_path, args.ctx)
-    fim_placement = _placement(fim_path, min(args.fim_ctx, args.ctx))
-    host = ModelHost(
-        chat_path.stem,
-        lambda: LlamaEngine(chat_path, chat_placement),
-        lambda: LlamaEngine(fim_path, fim_placement, reuse_shifted_chunks=args.cache_reuse),
-    )
-    return host, f"{chat_path.name} (chat) and {fim_path.name} (FIM)"
+    from localqwen.hardware import detect_hardware
+    from localqwen.launch import looks_like_file, prepare
+
+    hw = detect_hardware()
+    fim_name = args.fim_model or args.model
+    load_chat = prepare(args.model, hw, args.ctx, load_gguf=LlamaEngine)
+    load_fim = prepare(fim_name, hw, min(args.fim_ctx, args.ctx),
+                       load_gguf=lambda path, placement: LlamaEngine(path, placement, reuse_shifted_chunks=args.cache_reuse))
+    name = Path(args.model).stem if looks_like_file(args.model) else args.model.split(":")[0]
+    return ModelHost(name, load_chat, load_fim), f"{args.model} (chat) and {fim_name} (FIM)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,10 +76,10 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("serve", help="serve /infill, /completion and the OpenAI /v1 routes")
-    parser.add_argument("model", nargs="?", help="the chat model: path to a .gguf file")
+    parser.add_argument("model", nargs="?", help="the chat model: a .gguf path, or NAME[:BUILD] pulled from the catalog")
     parser.add_argument("--backend", metavar="URL", help="serve a remote OpenAI-compatible server instead (vLLM, llama-server, ...)")
     parser.add_argument("--backend-api-key", metavar="KEY", help="API key for --backend")
-    parser.add_argument("--fim-model", metavar="PATH", help="a separate (small) model for completions, e.g. Qwen2.5-Coder-1.5B")
+    parser.add_argument("--fim-model", metavar="MODEL", help="a separate (small) model for completions, e.g. qwen2.5-coder-1.5b")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need an API key)")
     parser.add_argument("--port", type=positive_int, default=8012, help="port (default 8012, llama.vim's default)")
     parser.add_argument("--socket", metavar="PATH", help="serve on a unix socket (mode 0600) instead of TCP")
