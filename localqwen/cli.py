@@ -27,8 +27,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            parser.print_help()  # no terminal for the UI: a pipe or a script gets the usage
+            return 0
+        from localqwen.commands.ui import run_default
+
+        args.func = run_default
     try:
         return args.func(args)
     except LocalQwenError as exc:

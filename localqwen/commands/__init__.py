@@ -3,4 +3,4 @@
 Adding a command never touches another area's file, and `cli.py` stays a list.
 """
 
-MODULES = ("doctor", "chat", "machine", "tiny", "serve", "pull")
+MODULES = ("doctor", "chat", "machine", "tiny", "serve", "pull", "ui")

@@ -92,6 +92,17 @@ def run_canary(timeout: float = 180.0) -> CanaryResult:
     return CanaryResult(False, stage, proc.returncode, None, info, f"the canary failed: {last}", None, tail)
 
 
+def probe_build(timeout: float = 60.0) -> dict[str, object]:
+    """llama.cpp's version and GPU offload, read in a child; {} when the child fails."""
+    code = "import json; from localqwen.engine.build import build_info; print(json.dumps(build_info()))"
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+        return json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except (subprocess.TimeoutExpired, json.JSONDecodeError):
+        return {}
+
+
 def _emit(stage: str, **info: object) -> None:
     print(json.dumps({"stage": stage, **info}), flush=True)
 

@@ -1,0 +1,255 @@
+"""`LocalQwenApp`: the terminal UI, with the machine, the models and the chat as screens.
+
+The app holds what several screens show (hardware, plan, doctor report, the loaded
+model) as reactive attributes that the screens watch; workers fill them in by
+posting messages back, so no widget is touched from a thread. `make_app` is the one
+factory that `localqwen`, `localqwen ui` and the tests call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import var
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from localqwen.errors import LocalQwenError, ModelFileError, ModelLoadError
+from localqwen.hardware.types import Hardware
+from localqwen.paths import home
+from localqwen.placement import Placement
+from localqwen.tui.assets import stylesheets
+from localqwen.tui.history import HistoryStore
+from localqwen.tui.messages import (
+    DoctorDone,
+    HardwareFailed,
+    HardwareReady,
+    LoadedModel,
+    ModelLoaded,
+    ModelLoadFailed,
+    PlanFailed,
+    PlanReady,
+)
+from localqwen.tui.palette import palette_commands
+from localqwen.tui.rows import PlanTable, plan_table
+from localqwen.tui.screens.build_detail import LoadRequest
+from localqwen.tui.screens.chat import ChatScreen
+from localqwen.tui.screens.machine import MachineScreen
+from localqwen.tui.screens.models import ModelsScreen
+from localqwen.tui.settings import Services, TuiSettings, default_services
+
+if TYPE_CHECKING:
+    from localqwen.doctor.report import DoctorReport
+
+
+class LocalQwenApp(App[int]):
+    TITLE = "localqwen"
+    MODES = {"machine": MachineScreen, "models": ModelsScreen, "chat": ChatScreen}
+    BINDINGS = [
+        Binding("f1", "switch_mode('machine')", "Machine", id="app.machine"),
+        Binding("f2", "switch_mode('models')", "Models", id="app.models"),
+        Binding("f4", "switch_mode('chat')", "Chat", id="app.chat"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    hardware: var[Hardware | None] = var(None)
+    hardware_source: var[str | None] = var(None)
+    hardware_problem: var[str] = var("")
+    llama_build: var[dict[str, object] | None] = var(None)
+    doctor_report: var[DoctorReport | None] = var(None)
+    plan: var[PlanTable | None] = var(None)
+    plan_problem: var[str] = var("")
+    profiles: var[tuple[str, ...]] = var(())
+    loaded: var[LoadedModel | None] = var(None)
+    loading: var[str] = var("")
+
+    def __init__(self, settings: TuiSettings, services: Services, history: HistoryStore) -> None:
+        super().__init__(css_path=stylesheets())
+        self.settings = settings
+        self.services = services
+        self.history = history
+        self.set_reactive(LocalQwenApp.hardware_source, settings.hardware)
+
+    def on_mount(self) -> None:
+        self.theme = self.settings.theme
+        self.switch_mode("chat" if self.settings.model else "machine")
+        self.read_hardware(self.settings.hardware)
+        if self.services.doctor is not None:
+            self.run_doctor()
+        if self.settings.model is not None:
+            self.open_model(self.settings.model, Placement(n_ctx=self.settings.ctx), self.settings.model.stem)
+
+    def on_unmount(self) -> None:
+        if self.loaded is not None:
+            self.loaded.engine.close()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The key of the screen on show is left out of the footer."""
+        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
+            return False
+        return True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from palette_commands(self)
+
+    async def run_in_mode(self, mode: str, action: str) -> None:
+        """Switch to a screen and run one of its actions (for the command palette)."""
+        await self.switch_mode(mode)
+        await self.screen.run_action(action)
+
+    # --- hardware and plan -----------------------------------------------------------
+
+    def use_hardware(self, source: str | None) -> None:
+        """Plan for a hardware profile (name or path), or for this machine (None)."""
+        self.hardware_source, self.hardware, self.plan, self.llama_build = source, None, None, None
+        self.hardware_problem = self.plan_problem = ""
+        self.read_hardware(source)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="hardware")
+    def read_hardware(self, source: str | None) -> None:
+        services, build = self.services, None
+        try:
+            hw = services.load_profile(source) if source else services.detect()
+            if hw.source == "detected" and services.build_info is not None:
+                try:
+                    build = services.build_info() or None
+                    if build is not None:
+                        hw = replace(hw, gpu_offload=bool(build.get("gpu_offload")))
+                except Exception:  # no usable llama.cpp: the doctor says why; the plan stays open
+                    build = None
+        except LocalQwenError as exc:
+            self.post_message(HardwareFailed(source, exc))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(HardwareReady(hw, source, build))
+
+    def on_hardware_ready(self, message: HardwareReady) -> None:
+        if message.source == self.hardware_source:
+            self.llama_build = message.llama_build
+            self.hardware = message.hardware
+            self.make_plan(message.hardware)
+
+    def on_hardware_failed(self, message: HardwareFailed) -> None:
+        self.hardware_problem = self.plan_problem = message.error.one_line()
+        self.notify(message.error.one_line(), title=message.error.title, severity="error")
+        self.hardware = None
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
+    def make_plan(self, hw: Hardware) -> None:
+        services, problems, local = self.services, [], []
+        try:
+            catalog = services.load_catalog()
+            for path in [self.settings.model] if self.settings.model else []:
+                try:
+                    local.append((services.read_local(path), path))
+                except LocalQwenError as exc:
+                    problems.append(exc.one_line())
+            table = plan_table(hw, catalog.models, local, services.locate, problems=tuple(problems))
+            profiles = tuple(services.list_profiles())
+        except LocalQwenError as exc:
+            self.post_message(PlanFailed(exc))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(PlanReady(table, profiles))
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        if message.table.hardware == self.hardware:
+            self.profiles = message.profiles
+            self.plan = message.table
+
+    def on_plan_failed(self, message: PlanFailed) -> None:
+        self.plan_problem = message.error.one_line()
+        self.notify(message.error.one_line(), title=message.error.title, severity="error")
+
+    @work(thread=True, exit_on_error=False, group="doctor")
+    def run_doctor(self) -> None:
+        from localqwen.doctor.report import Check, DoctorReport
+
+        assert self.services.doctor is not None
+        try:
+            report = self.services.doctor()
+        except Exception as exc:  # the doctor runs a child process; its own failure is a finding too
+            report = DoctorReport([Check("doctor", "fail", f"the checks could not run: {type(exc).__name__}: {exc}")])
+        self.post_message(DoctorDone(report))
+
+    def on_doctor_done(self, message: DoctorDone) -> None:
+        self.doctor_report = message.report
+
+    # --- loading a model -------------------------------------------------------------
+
+    def load_planned(self, request: LoadRequest) -> None:
+        """Load a build from the models table, or say why not."""
+        row, c, hw = request.row, request.candidate, self.hardware
+        label = f"{row.label} {c.build.quant}"
+        if c.placement is None:
+            self.notify(f"{label} does not fit: {c.note}", severity="error")
+        elif c.build.runtime != "llama.cpp":
+            self.notify(f"{label} runs on vLLM, which localqwen cannot start yet.", severity="warning")
+        elif hw is None or hw.source == "profile":
+            name = hw.name if hw else "another machine"
+            self.notify(
+                f"This plan is for the hardware profile {name}, not this machine: choose 'this machine' in Models to load.",
+                severity="warning",
+            )
+        elif row.path is None:
+            self.notify(f"{label} is not downloaded.", severity="warning")
+        else:
+            self.open_model(row.path, c.placement, label)
+
+    def open_model(self, path: Path, placement: Placement, label: str) -> None:
+        if self.loading:
+            self.notify(f"Still loading {self.loading}.", severity="warning")
+            return
+        old, self.loaded = self.loaded, None
+        self.loading = label
+        self.switch_mode("chat")
+        self.load_model(old, path, placement, label)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def load_model(self, old: LoadedModel | None, path: Path, placement: Placement, label: str) -> None:
+        if old is not None:
+            old.engine.close()
+        try:
+            if not path.is_file():
+                raise ModelFileError(f"{path}: the file is no longer on disk", fix="download it again, or pick another model")
+            engine = self.services.open_engine(path, placement)
+        except LocalQwenError as exc:
+            self.post_message(ModelLoadFailed(label, exc))
+            return
+        except Exception as exc:  # llama.cpp refusing a placement: a notice, never a crash
+            self.post_message(ModelLoadFailed(label, ModelLoadError(f"{path}: {type(exc).__name__}: {exc}")))
+            return
+        if get_current_worker().is_cancelled:
+            engine.close()
+            return
+        self.post_message(ModelLoaded(LoadedModel(engine, path, placement, label)))
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.loading = ""
+        self.loaded = message.loaded
+        self.notify(f"{message.loaded.label} loaded (context {message.loaded.engine.info.n_ctx:,} tokens).")
+
+    def on_model_load_failed(self, message: ModelLoadFailed) -> None:
+        self.loading = ""
+        self.notify(message.error.one_line(), title=f"{message.error.title}: {message.label}", severity="error")
+        if isinstance(message.error, ModelFileError) and self.hardware is not None:
+            self.make_plan(self.hardware)  # the table learns which files are gone
+
+
+def make_app(settings: TuiSettings | None = None, services: Services | None = None) -> LocalQwenApp:
+    """The one factory: the CLI and the tests build the app here."""
+    settings = settings or TuiSettings()
+    return LocalQwenApp(settings, services or default_services(), HistoryStore(settings.data_dir or home()))
+
+
+def run_app(settings: TuiSettings | None = None, services: Services | None = None) -> int:
+    app = make_app(settings, services)
+    app.run()
+    return app.return_code or 0

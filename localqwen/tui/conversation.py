@@ -1,0 +1,147 @@
+"""A chat's logic without the screen: fitting the context, streaming in batches, code blocks.
+
+No Textual here; the chat screen's worker calls these and turns what they report
+into messages.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from localqwen.engine.backend import Backend
+from localqwen.engine.stream import Stream
+from localqwen.engine.types import ChatMessage, GenerationStats
+from localqwen.errors import PromptTooLongError
+from localqwen.tui.history import Turn
+
+SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)\b")
+FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.DOTALL | re.MULTILINE)
+FLUSH_SECONDS = 1 / 30  # how often streamed text reaches the screen at most
+MIN_REPLY_ROOM = 64  # tokens a prompt must leave free for the answer
+
+
+def messages_for(turns: Sequence[Turn]) -> list[ChatMessage]:
+    return [ChatMessage(t.role, t.content) for t in turns]
+
+
+def thinking_for(text: str, toggle: bool) -> bool | None:
+    """None lets `/think` or `/no_think` in the message decide; otherwise the toggle does."""
+    return None if SOFT_SWITCH.search(text) else toggle
+
+
+def open_reply(
+    engine: Backend, messages: Sequence[ChatMessage], *, thinking: bool | None, max_tokens: int | None
+) -> tuple[Stream, int]:
+    """Start the reply to the last message, leaving out the oldest turns where the context is short.
+
+    Returns the stream and how many earlier messages were left out. Raises
+    `PromptTooLongError` when the last message alone does not fit.
+    """
+    n_ctx = engine.info.n_ctx
+    room = min(MIN_REPLY_ROOM, n_ctx // 4) if max_tokens is None else min(max_tokens, n_ctx // 4)
+    kept = list(messages)
+    while True:
+        prompt_n = None
+        try:
+            stream = engine.chat(kept, thinking=thinking, max_tokens=max_tokens)
+            prompt_n = len(stream.prompt_tokens)
+            if prompt_n + room <= n_ctx:
+                return stream, len(messages) - len(kept)
+            stream.close()
+        except PromptTooLongError:
+            pass
+        if len(kept) <= 1:
+            size = f"{prompt_n} tokens" if prompt_n else "more tokens than the context holds"
+            raise PromptTooLongError(
+                f"the message is too long: with the chat template it is {size}; the context holds {n_ctx}",
+                fix="shorten it, or load the model with a larger context",
+            )
+        del kept[: 2 if len(kept) > 2 else 1]  # the oldest exchange: a question and its answer
+
+
+@dataclass(frozen=True)
+class Reply:
+    reasoning: str
+    content: str
+    stats: GenerationStats
+
+
+def stream_reply(
+    stream: Stream,
+    emit: Callable[[str, str, int, float], object],
+    cancelled: Callable[[], bool],
+    *,
+    flush_seconds: float = FLUSH_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Reply:
+    """Run `stream` to its end, handing text to `emit(kind, text, tokens_so_far, seconds)`.
+
+    The first piece goes out at once; later ones at most every `flush_seconds`, so a
+    fast model does not flood the screen with one message per token. `cancelled()`
+    is asked after every token; once true the stream is cancelled and ends within
+    one more token.
+    """
+    parts: dict[str, list[str]] = {"reasoning": [], "content": []}
+    pending: list[str] = []
+    pending_kind = ""
+    started = clock()
+    last = float("-inf")
+
+    def flush() -> None:
+        nonlocal pending, last
+        if pending:
+            last = clock()
+            emit(pending_kind, "".join(pending), stream.stats.predicted_n, last - started)
+            pending = []
+
+    try:
+        for delta in stream:
+            if cancelled():
+                stream.cancel()
+            parts[delta.kind].append(delta.text)
+            if pending and delta.kind != pending_kind:
+                flush()
+            pending_kind = delta.kind
+            pending.append(delta.text)
+            if clock() - last >= flush_seconds:
+                flush()
+        flush()
+    finally:
+        stream.close()
+    return Reply("".join(parts["reasoning"]), "".join(parts["content"]), stream.stats)
+
+
+def last_code_block(text: str) -> str | None:
+    """The body of the last fenced code block in Markdown `text`."""
+    blocks = FENCE.findall(text)
+    return blocks[-1][1] if blocks else None
+
+
+def status_line(
+    model: str,
+    loading: bool,
+    n_ctx: int | None,
+    used: int | None,
+    speed: float | None,
+    *,
+    thinking: bool,
+    generating: bool,
+) -> str:
+    """'tiny · ctx 218/4,096 (5%) · 52.3 tok/s · thinking on', short enough for 80 columns."""
+    parts = [f"loading {model}…" if loading else model or "no model loaded"]
+    if n_ctx is not None and not loading:
+        parts.append(f"ctx —/{n_ctx:,}" if used is None else f"ctx {used:,}/{n_ctx:,} ({100 * used // n_ctx}%)")
+        parts.append("— tok/s" if not speed else f"{speed:.0f} tok/s" if speed >= 100 else f"{speed:.1f} tok/s")
+    parts.append(f"thinking {'on' if thinking else 'off'}")
+    if generating:
+        parts.append("answering…")
+    return " · ".join(parts)
+
+
+def speed_of(stats: GenerationStats) -> float | None:
+    if stats.predicted_n == 0 or stats.predicted_ms <= 0:
+        return None
+    return stats.predicted_n * 1000 / stats.predicted_ms

@@ -1,0 +1,66 @@
+"""What the app's workers report back to the app (on its own thread, as messages)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+from localqwen.engine.backend import Backend
+from localqwen.errors import LocalQwenError
+from localqwen.hardware.types import Hardware
+from localqwen.placement import Placement
+from localqwen.tui.rows import PlanTable
+
+if TYPE_CHECKING:
+    from localqwen.doctor.report import DoctorReport
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    engine: Backend
+    path: Path
+    placement: Placement
+    label: str
+
+
+@dataclass
+class HardwareReady(Message):
+    hardware: Hardware
+    source: str | None
+    llama_build: dict[str, object] | None
+
+
+@dataclass
+class HardwareFailed(Message):
+    source: str | None
+    error: LocalQwenError
+
+
+@dataclass
+class PlanReady(Message):
+    table: PlanTable
+    profiles: tuple[str, ...]
+
+
+@dataclass
+class PlanFailed(Message):
+    error: LocalQwenError
+
+
+@dataclass
+class DoctorDone(Message):
+    report: DoctorReport
+
+
+@dataclass
+class ModelLoaded(Message):
+    loaded: LoadedModel
+
+
+@dataclass
+class ModelLoadFailed(Message):
+    label: str
+    error: LocalQwenError

@@ -1,0 +1,146 @@
+"""The models table as plain data: one row per build, planned for one machine.
+
+No Textual here: the screens format these rows, tests check them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from localqwen.catalog.types import Build, ModelSpec
+from localqwen.hardware.types import Hardware
+from localqwen.plan import Candidate, PlanOptions, plan_all, plan_model
+
+GB = 1e9
+VERDICT_LABEL = {"fits": "fits", "partial": "partial", "needs_vllm": "needs vLLM", "too_big": "too big"}
+VERDICT_STYLE = {"fits": "green", "partial": "yellow", "needs_vllm": "cyan", "too_big": "red"}
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    key: str
+    candidate: Candidate
+    path: Path | None = None
+    """The file on this disk; None where the build is not downloaded."""
+    local: bool = False
+    """A GGUF given on the command line rather than a catalog build."""
+
+    @property
+    def label(self) -> str:
+        name = self.candidate.model.name
+        return f"{name} (file)" if self.local else name
+
+    def matches(self, words: Iterable[str]) -> bool:
+        """Every word appears in the model, build or verdict (case-insensitive)."""
+        c = self.candidate
+        haystack = f"{self.label} {c.build.quant} {VERDICT_LABEL[c.verdict]} {c.model.family}".lower()
+        return all(word in haystack for word in words)
+
+
+@dataclass(frozen=True)
+class PlanTable:
+    hardware: Hardware
+    rows: tuple[PlanRow, ...]
+    pick: str | None
+    """Key of the recommended row."""
+    problems: tuple[str, ...] = ()
+    """Local files that could not be read, one line each."""
+
+    def row(self, key: str) -> PlanRow | None:
+        return next((r for r in self.rows if r.key == key), None)
+
+
+def row_key(model: ModelSpec, build: Build, local: bool = False) -> str:
+    return f"file:{model.source}" if local else f"{model.id}:{build.quant}"
+
+
+def plan_table(
+    hw: Hardware,
+    models: Iterable[ModelSpec],
+    local: Iterable[tuple[ModelSpec, Path]],
+    locate: Callable[[ModelSpec, Build], Path | None],
+    opts: PlanOptions = PlanOptions(),
+    problems: tuple[str, ...] = (),
+) -> PlanTable:
+    """Local files first, then every build of every catalog model, best build first."""
+    rows: list[PlanRow] = []
+    for spec, path in local:
+        for c in plan_model(spec, hw, opts):
+            rows.append(PlanRow(row_key(spec, c.build, True), c, _existing(path), True))
+    catalog = [m for m in models if m.builds]
+    for model in catalog:
+        for c in plan_model(model, hw, opts):
+            rows.append(PlanRow(row_key(model, c.build), c, _existing(locate(model, c.build))))
+    _, pick = plan_all(catalog, hw, opts)
+    pick_key = row_key(pick.model, pick.build) if pick else None
+    if pick is None and rows and rows[0].local:
+        pick_key = rows[0].key
+    return PlanTable(hw, tuple(rows), pick_key, problems)
+
+
+def _existing(path: Path | None) -> Path | None:
+    """A file deleted since it was found is not on disk."""
+    return path if path is not None and path.is_file() else None
+
+
+def replan(row: PlanRow, hw: Hardware, opts: PlanOptions) -> Candidate:
+    """The same build of the same model under other options (context, split mode)."""
+    for c in plan_model(row.candidate.model, hw, opts):
+        if c.build == row.candidate.build:
+            return c
+    return row.candidate
+
+
+# --- text for cells and labels ----------------------------------------------------------
+
+
+def gb(n: float) -> str:
+    return f"{n / GB:.1f} GB"
+
+
+def memory_text(c: Candidate) -> str:
+    """GB on each card ('23.0+14.0'), and what stays in system memory ('RAM 5.1')."""
+    parts = []
+    if c.devices:
+        parts.append("+".join(f"{d.bytes / GB:.1f}" for d in c.devices))
+    if c.host_bytes:
+        parts.append(f"RAM {c.host_bytes / GB:.1f}")
+    return " + ".join(parts) or "—"
+
+
+def ctx_text(c: Candidate, *, short: bool = False) -> str:
+    """32,768 tokens; short: 32K (K = 1024 tokens)."""
+    if not c.n_ctx:
+        return "—"
+    if not short:
+        return f"{c.n_ctx:,}"
+    k = c.n_ctx / 1024
+    return f"{k:.0f}K" if k == int(k) else f"{k:.1f}K"
+
+
+def speed_text(c: Candidate) -> str:
+    v = c.est_decode_tok_s
+    if not v:
+        return "—"
+    return f"~{v:.0f}" if v >= 100 else f"~{v:g}"
+
+
+def short_name(name: str) -> str:
+    """Display names without the '-Instruct' every chat build carries."""
+    return name.removesuffix("-Instruct")
+
+
+def disk_text(row: PlanRow) -> str:
+    return "on disk" if row.path is not None else "not downloaded"
+
+
+def layers_text(c: Candidate) -> str:
+    layers = c.model.arch.layers
+    if c.placement is None:
+        return "—"
+    n = c.placement.n_gpu_layers
+    if n < 0 or n >= layers:
+        return f"all {layers} on GPU" if c.devices else f"all {layers} in RAM"
+    return f"{n} of {layers} on GPU"

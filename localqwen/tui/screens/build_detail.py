@@ -1,0 +1,195 @@
+"""A build's detail: how it is placed, with context length and split mode to try live.
+
+Each change replans the build in a worker (the plan is pure, but it stays off the
+UI thread like all the work) and the cards, layers and estimate follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+from textual.worker import get_current_worker
+
+from localqwen.hardware.types import Hardware
+from localqwen.plan import Candidate, PlanOptions
+from localqwen.tui.rows import VERDICT_LABEL, VERDICT_STYLE, PlanRow, ctx_text, disk_text, gb, layers_text, replan
+from localqwen.tui.widgets.bar import Bar
+
+if TYPE_CHECKING:
+    from localqwen.tui.app import LocalQwenApp
+
+SPLITS = (("auto", "auto"), ("none: one card", "none"), ("row", "row"), ("layer", "layer"))
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    row: PlanRow
+    candidate: Candidate
+
+
+def placement_text(c: Candidate) -> Text:
+    p = c.placement
+    if p is None:
+        return Text(c.note or "does not fit", style="red")
+    cards = len(c.devices)
+    split = "one card" if cards == 1 else "no GPU" if cards == 0 else f"split {p.split_mode} over {cards} cards"
+    if c.verdict == "needs_vllm":
+        split = f"vLLM tensor parallel over {cards} card{'s' if cards > 1 else ''}"
+    kv = p.type_k if p.type_k == p.type_v else f"{p.type_k}/{p.type_v}"
+    main = f" · main GPU {p.main_gpu}" if cards > 1 and p.split_mode == "row" else ""
+    out = Text(f"{split}{main} · layers: {layers_text(c)} · KV cache {kv}")
+    if p.flash_attn:
+        out.append(" · flash attention")
+    if c.host_bytes:
+        out.append(f"\nin RAM: {gb(c.host_bytes)}")
+    return out
+
+
+def estimate_text(c: Candidate) -> Text:
+    out = Text()
+    out.append(f"context {ctx_text(c)}", style="bold")
+    if c.est_decode_tok_s:
+        out.append(f" · ~{c.est_decode_tok_s:g} tok/s", style="bold")
+        out.append(" (an estimate from memory bandwidth)", style="dim")
+    return out
+
+
+class CardLine(Horizontal):
+    """One GPU in the placement: its share of the split and its memory."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(classes="card-line-row")
+        self.card_name = name
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.card_name, classes="card-label", markup=False)
+        yield Bar(0.0, "", classes="share")
+        yield Bar(0.0, "", classes="memory")
+
+    def show(self, share: float | None, used: int | None, capacity: int) -> None:
+        self.query_one(".share", Bar).fraction = share or 0.0
+        self.query_one(".share", Bar).label = f"{share:.0%}" if share is not None else "unused"
+        self.query_one(".memory", Bar).fraction = (used or 0) / capacity if capacity else 0.0
+        self.query_one(".memory", Bar).label = f"{used / 1e9:.1f}/{gb(capacity)}" if used is not None else "—"
+
+
+class BuildDetailScreen(ModalScreen[LoadRequest | None]):
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="detail.close"),
+        Binding("ctrl+l", "load", "Load", id="detail.load"),
+    ]
+
+    @dataclass
+    class Replanned(Message):
+        candidate: Candidate
+
+    def __init__(self, row: PlanRow, hardware: Hardware) -> None:
+        super().__init__()
+        self.row = row
+        self.hardware = hardware
+        self.candidate = row.candidate
+
+    def compose(self) -> ComposeResult:
+        c, multi = self.candidate, len(self.hardware.gpus) > 1
+        with VerticalScroll(id="detail") as box:
+            box.border_title = f"{self.row.label} · {c.build.quant}"
+            yield Static(self.heading(), id="detail-heading")
+            with Horizontal(id="detail-controls"):
+                yield Label("Context", classes="control-label")
+                yield Input(str(c.n_ctx or c.model.context), type="integer", id="ctx", max_length=7)
+                yield Label("Split", classes="control-label")
+                yield Select(SPLITS, value="auto", allow_blank=False, id="split", disabled=not multi)
+            yield Static(id="placement")
+            with Vertical(id="cards") as cards:
+                cards.display = bool(self.hardware.gpus)
+                yield Label("card            share of the split         memory", classes="dim")
+                for gpu in self.hardware.gpus:
+                    yield CardLine(f"GPU{gpu.index} {gpu.name.removeprefix('NVIDIA ').removeprefix('GeForce ')}")
+            yield Static(id="estimate")
+            yield Static(id="detail-file")
+            with Horizontal(id="detail-buttons"):
+                yield Button("Load", id="load", variant="primary")
+                yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        self.query_one("#ctx", Input).cursor_blink = cast("LocalQwenApp", self.app).settings.cursor_blink
+        self.show(self.candidate)
+        self.query_one("#load", Button).focus()
+
+    def heading(self) -> Text:
+        c = self.candidate
+        out = Text(f"{gb(c.build.size_bytes)} · {c.build.format.upper()} on {c.build.runtime} · ")
+        out.append(VERDICT_LABEL[c.verdict], style=f"bold {VERDICT_STYLE[c.verdict]}")
+        if c.note:
+            out.append(f" · {c.note}", style="dim")
+        return out
+
+    def show(self, c: Candidate) -> None:
+        self.candidate = c
+        self.query_one("#detail-heading", Static).update(self.heading())
+        self.query_one("#placement", Static).update(placement_text(c))
+        by_name = {d.name: d for d in c.devices}
+        shares = c.placement.tensor_split if c.placement else ()
+        used_names = [d.name for d in c.devices]
+        for gpu, line in zip(self.hardware.gpus, self.query(CardLine), strict=True):
+            device = by_name.get(f"GPU{gpu.index} {gpu.name}")
+            share = None
+            if device is not None:
+                position = used_names.index(device.name)
+                share = shares[position] if position < len(shares) else 1.0 / len(c.devices)
+            line.show(share, device.bytes if device else None, gpu.total_bytes)
+        self.query_one("#estimate", Static).update(estimate_text(c))
+        path = self.row.path
+        self.query_one("#detail-file", Static).update(
+            Text(f"file: {path}", style="dim") if path else Text(disk_text(self.row), style="yellow")
+        )
+
+    # --- live replanning -------------------------------------------------------------
+
+    def options(self) -> PlanOptions | None:
+        text = self.query_one("#ctx", Input).value
+        split = self.query_one("#split", Select).value
+        try:
+            ctx = int(text)
+        except ValueError:
+            return None
+        if ctx < 256:
+            return None
+        return PlanOptions(ctx=ctx, split_mode=None if split == "auto" else str(split))
+
+    @on(Input.Changed, "#ctx")
+    @on(Select.Changed, "#split")
+    def controls_changed(self) -> None:
+        opts = self.options()
+        if opts is None:
+            self.query_one("#estimate", Static).update(Text("context: a whole number of tokens, 256 or more", style="yellow"))
+            return
+        self.replan(opts)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="replan")
+    def replan(self, opts: PlanOptions) -> None:
+        candidate = replan(self.row, self.hardware, opts)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Replanned(candidate))
+
+    def on_build_detail_screen_replanned(self, message: Replanned) -> None:
+        self.show(message.candidate)
+
+    # --- closing ---------------------------------------------------------------------
+
+    @on(Button.Pressed, "#load")
+    def action_load(self) -> None:
+        self.dismiss(LoadRequest(self.row, self.candidate))
+
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,303 @@
+"""Screen 4, Chat: a streamed Markdown answer under its folded thinking, stats in the status line.
+
+The reply runs in a worker thread that reports by messages (`Chunk`, `Finished`, …);
+Esc cancels that worker and the engine's stream, which ends within one token.
+Every finished answer saves the conversation (per model, JSON in the data dir).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+from localqwen.engine.backend import Backend
+from localqwen.engine.types import ChatMessage
+from localqwen.errors import LocalQwenError
+from localqwen.tui.conversation import (
+    Reply,
+    last_code_block,
+    messages_for,
+    open_reply,
+    speed_of,
+    status_line,
+    stream_reply,
+    thinking_for,
+)
+from localqwen.tui.history import Conversation, HistoryError, Turn
+from localqwen.tui.messages import LoadedModel
+from localqwen.tui.screens.history_picker import HistoryPicker
+from localqwen.tui.widgets.chat_turn import AnswerTurn, UserTurn
+
+if TYPE_CHECKING:
+    from localqwen.tui.app import LocalQwenApp
+
+NO_MODEL = "No model loaded. Pick one in Models (F2): Enter on a row, then Load. Or start with `localqwen ui --model FILE.gguf`."
+STOP_NOTES = {"cancelled": "stopped", "length": "cut at the token limit"}
+
+
+class ChatScreen(Screen[None]):
+    TITLE = "Chat"
+    BINDINGS = [
+        Binding("escape", "stop", "Stop", id="chat.stop"),
+        Binding("ctrl+t", "toggle_thinking", "Think", id="chat.thinking"),
+        Binding("ctrl+y", "copy_code", "Copy", tooltip="Copy the last code block", id="chat.copy-code"),
+        Binding("ctrl+n", "new_chat", "New", tooltip="A new conversation", id="chat.new"),
+        Binding("ctrl+r", "history", "History", id="chat.history"),
+    ]
+
+    thinking: reactive[bool] = reactive(True)
+    generating: reactive[bool] = reactive(False)
+
+    @dataclass
+    class Chunk(Message):
+        kind: str
+        text: str
+        predicted_n: int
+        seconds: float
+
+    @dataclass
+    class Trimmed(Message):
+        dropped: int
+        n_ctx: int
+
+    @dataclass
+    class Refused(Message):
+        error: LocalQwenError
+
+    @dataclass
+    class Finished(Message):
+        reply: Reply
+
+    @dataclass
+    class Failed(Message):
+        problem: str
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conversation: Conversation | None = None
+        self.answer: AnswerTurn | None = None
+        self.used: int | None = None
+        self.speed: float | None = None
+
+    @property
+    def main(self) -> LocalQwenApp:
+        return cast("LocalQwenApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="chat-log"):
+            yield Static(NO_MODEL, id="chat-empty", markup=False)
+        yield Input(placeholder="Message · Enter sends · /think or /no_think switch thinking", id="prompt")
+        yield Static(id="chat-status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt", Input).cursor_blink = self.main.settings.cursor_blink
+        self.query_one("#chat-log", VerticalScroll).anchor()
+        self.watch(self.main, "loaded", self.model_changed)
+        self.watch(self.main, "loading", lambda _: self.show_status())
+        self.query_one("#prompt", Input).focus()
+
+    # --- state shown -----------------------------------------------------------------
+
+    async def model_changed(self, loaded: LoadedModel | None) -> None:
+        if loaded is not None and (self.conversation is None or self.conversation.model != self.key(loaded)):
+            await self.start_conversation(Conversation(self.key(loaded)))
+        self.show_status()
+
+    @staticmethod
+    def key(loaded: LoadedModel) -> str:  # conversations are kept per model name
+        return loaded.engine.info.name
+
+    async def start_conversation(self, conversation: Conversation) -> None:
+        self.conversation, self.used, self.speed = conversation, None, None
+        log = self.query_one("#chat-log", VerticalScroll)
+        await log.remove_children(".user-turn, .answer-turn")
+        self.query_one("#chat-empty").display = not conversation.turns
+        label = self.main.loaded.label if self.main.loaded else conversation.model
+        self.query_one("#chat-empty", Static).update(f"{label} is ready. Type a message below.")
+        await log.mount_all(
+            UserTurn(t.content) if t.role == "user" else AnswerTurn(label, t.reasoning, t.content, done=True)
+            for t in conversation.turns
+        )
+        log.scroll_end(animate=False)
+
+    def show_status(self) -> None:
+        loaded, loading = self.main.loaded, self.main.loading
+        n_ctx = loaded.engine.info.n_ctx if loaded else None
+        line = status_line(loading or (loaded.label if loaded else ""), bool(loading), n_ctx, self.used, self.speed,
+                           thinking=self.thinking, generating=self.generating)  # fmt: skip
+        self.query_one("#chat-status", Static).update(line)
+        if loaded is None:
+            self.query_one("#chat-empty", Static).update(f"Loading {loading}…" if loading else NO_MODEL)
+
+    def watch_thinking(self) -> None:
+        self.show_status()
+
+    def watch_generating(self) -> None:
+        self.show_status()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Stop shows while an answer runs; New and History while none does."""
+        if action == "stop":
+            return self.generating
+        if action in ("new_chat", "history"):
+            return not self.generating
+        return True
+
+    # --- sending ---------------------------------------------------------------------
+
+    @on(Input.Submitted, "#prompt")
+    async def send(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        loaded = self.main.loaded
+        if not text:
+            self.notify("Type a message first: an empty message is not sent.", severity="warning")
+            return
+        if text in ("/think", "/no_think"):
+            self.thinking = text == "/think"
+            event.input.clear()
+            self.notify(f"Thinking {'on' if self.thinking else 'off'}.")
+            return
+        if loaded is None or self.conversation is None:
+            self.notify(f"Still loading {self.main.loading}." if self.main.loading else NO_MODEL, severity="warning")
+            return
+        if self.generating:
+            self.notify("Still answering: Esc stops it.", severity="warning")
+            return
+        event.input.clear()
+        self.conversation.turns.append(Turn("user", text))
+        self.answer = AnswerTurn(loaded.label)
+        self.query_one("#chat-empty").display = False
+        await self.query_one("#chat-log", VerticalScroll).mount_all([UserTurn(text), self.answer])
+        self.generating = True
+        self.speed = None
+        max_tokens = self.main.settings.max_tokens
+        self.generate(loaded.engine, messages_for(self.conversation.turns), thinking_for(text, self.thinking), max_tokens)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
+    def generate(self, engine: Backend, messages: list[ChatMessage], thinking: bool | None, max_tokens: int | None) -> None:
+        worker = get_current_worker()
+        try:
+            stream, dropped = open_reply(engine, messages, thinking=thinking, max_tokens=max_tokens)
+        except LocalQwenError as exc:
+            self.post_message(self.Refused(exc))
+            return
+        except Exception as exc:  # a template or llama.cpp failure: a notice, not a crash
+            self.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
+            return
+        if dropped:
+            self.post_message(self.Trimmed(dropped, engine.info.n_ctx))
+        try:
+            reply = stream_reply(
+                stream,
+                lambda kind, text, n, seconds: self.post_message(self.Chunk(kind, text, n, seconds)),
+                lambda: worker.is_cancelled,
+            )
+        except Exception as exc:
+            self.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(self.Finished(reply))
+
+    async def on_chat_screen_chunk(self, message: Chunk) -> None:
+        if self.answer is not None:
+            await self.answer.write(message.kind, message.text)
+        if message.seconds > 0:
+            self.speed = message.predicted_n / message.seconds
+            self.show_status()
+
+    def on_chat_screen_trimmed(self, message: Trimmed) -> None:
+        self.notify(
+            f"The {message.dropped} oldest messages were left out so the conversation fits the context ({message.n_ctx:,} tokens).",
+            severity="warning",
+        )
+
+    async def on_chat_screen_refused(self, message: Refused) -> None:
+        await self.withdraw()
+        self.notify(message.error.one_line(), title=message.error.title, severity="error")
+
+    async def on_chat_screen_failed(self, message: Failed) -> None:
+        await self.withdraw()
+        self.notify(message.problem, title="The answer failed", severity="error")
+
+    async def withdraw(self) -> None:
+        """Take back the message that got no answer, into the input for another try."""
+        if self.conversation and self.conversation.turns and self.conversation.turns[-1].role == "user":
+            self.query_one("#prompt", Input).value = self.conversation.turns.pop().content
+        for widget in list(self.query(".user-turn, .answer-turn"))[-2:]:
+            await widget.remove()
+        self.answer, self.generating = None, False
+
+    async def on_chat_screen_finished(self, message: Finished) -> None:
+        reply, stats = message.reply, message.reply.stats
+        self.used = stats.prompt_n + stats.predicted_n
+        self.speed = speed_of(stats)
+        if self.answer is not None:
+            await self.answer.finish(STOP_NOTES.get(stats.stop_reason or "", ""))
+        if self.conversation is not None:
+            self.conversation.turns.append(Turn("assistant", reply.content, reply.reasoning))
+            try:
+                self.main.history.save(self.conversation)
+            except OSError as exc:
+                self.notify(f"The conversation was not saved: {exc}", severity="warning")
+        self.answer, self.generating = None, False
+
+    # --- actions ---------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if not self.generating:
+            return
+        self.workers.cancel_group(self, "generate")
+        if self.main.loaded is not None:
+            self.main.loaded.engine.cancel()
+
+    def action_toggle_thinking(self) -> None:
+        self.thinking = not self.thinking
+        self.notify(f"Thinking {'on' if self.thinking else 'off'}.")
+
+    def action_copy_code(self) -> None:
+        answers = [t for t in (self.conversation.turns if self.conversation else []) if t.role == "assistant"]
+        code = last_code_block(answers[-1].content) if answers else None
+        if code is None:
+            self.notify("The last answer has no code block.", severity="warning")
+            return
+        self.app.copy_to_clipboard(code)
+        self.notify(f"Copied the last code block ({len(code.splitlines())} lines).")
+
+    async def action_new_chat(self) -> None:
+        if self.generating:
+            self.notify("Stop the answer first (Esc).", severity="warning")
+        elif self.main.loaded is None:
+            self.notify(NO_MODEL, severity="warning")
+        else:
+            await self.start_conversation(Conversation(self.key(self.main.loaded)))
+
+    def action_history(self) -> None:
+        loaded = self.main.loaded
+        if loaded is None or self.generating:
+            self.notify(NO_MODEL if loaded is None else "Stop the answer first (Esc).", severity="warning")
+            return
+        key = self.key(loaded)
+        self.app.push_screen(HistoryPicker(key, self.main.history.conversations(key)), self.restore)
+
+    async def restore(self, conversation_id: str | None) -> None:
+        if conversation_id is None or self.main.loaded is None:
+            return
+        try:
+            conversation = self.main.history.load(self.key(self.main.loaded), conversation_id)
+        except HistoryError as exc:
+            self.notify(exc.one_line(), title=exc.title, severity="error")
+            return
+        await self.start_conversation(conversation)
+        self.show_status()

@@ -1,0 +1,298 @@
+"""The terminal UI driven through Textual's Pilot, with the real llama.cpp on the tiny GGUF."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Select
+
+from localqwen.tui.app import LocalQwenApp, make_app
+from localqwen.tui.history import Conversation, HistoryStore, Turn
+from localqwen.tui.screens.build_detail import BuildDetailScreen
+from localqwen.tui.screens.chat import ChatScreen
+from localqwen.tui.screens.history_picker import HistoryPicker
+from localqwen.tui.settings import TuiSettings
+from tests.test_tui_kit import fixed_machine, on_disk, pinned_services, screen_text, settle, wait_for
+
+QWEN3_SMALL = ("qwen3-0.6b", "Q6_K")  # the catalog row the tests find "on disk" (as the tiny model)
+
+
+def notices(app: LocalQwenApp) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+def chat(app: LocalQwenApp) -> ChatScreen:
+    assert isinstance(app.screen, ChatScreen), type(app.screen)
+    return app.screen
+
+
+async def open_models_row(pilot, words: str) -> None:
+    await pilot.press("f2")
+    await wait_for(pilot, lambda: pilot.app.plan is not None, "the plan")
+    await pilot.pause()
+    await pilot.press(*words)
+    await pilot.pause()
+    assert pilot.app.screen.query_one(DataTable).row_count == 1
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, BuildDetailScreen), "the build's detail")
+
+
+async def test_the_first_screen_does_not_wait_for_detection(tmp_path: Path) -> None:
+    gate = threading.Event()
+
+    def slow_detect():
+        gate.wait(30)
+        return fixed_machine()
+
+    services = replace(pinned_services(doctor=None), detect=slow_detect)
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False), services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "Looking at this machine" in screen_text(app)
+        await pilot.press("f2")  # the UI answers while detection is still running
+        assert "Planning" in screen_text(app)
+        gate.set()
+        await wait_for(pilot, lambda: app.plan is not None, "the plan")
+        await pilot.pause()
+        assert "Planned for this machine" in screen_text(app)
+
+
+async def test_open_see_hardware_pick_load_chat_and_stop(tiny_qwen3: Path, tmp_path: Path) -> None:
+    services = pinned_services(locate=on_disk({QWEN3_SMALL: tiny_qwen3}))
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False, max_tokens=None), services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        shown = screen_text(app)
+        assert "test-laptop" in shown and "No NVIDIA GPU" in shown and "CPU only" in shown
+        assert "NVML library not found" in shown and "fix: install the NVIDIA driver" in shown
+        assert "SIGSEGV" in shown and "CMAKE_ARGS" in shown  # the doctor's warning, with its fix
+
+        await open_models_row(pilot, "0.6b q6")
+        assert "file: " in screen_text(app)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        assert app.current_mode == "chat" and app.loaded is not None
+        assert app.loaded.placement.n_gpu_layers == 0  # planned for a CPU-only machine
+        assert "Qwen3-0.6B Q6_K" in screen_text(app)
+
+        await pilot.press(*"hello", "enter")
+        screen = chat(app)
+        await wait_for(pilot, lambda: screen.answer is not None and len(screen.answer.content) > 20, "streamed text")
+        assert screen.generating and "answering…" in screen_text(app) and "esc Stop" in screen_text(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen.generating, "the generation to stop")
+        await pilot.pause()
+        turns = screen.conversation.turns
+        assert [t.role for t in turns] == ["user", "assistant"] and turns[1].content
+        assert "stopped" in screen_text(app) and "tok/s" in screen_text(app)
+        assert app.history.conversations(app.loaded.engine.info.name)  # saved after the answer
+
+
+async def test_model_opened_from_the_command_line_streams_thinking(tiny_opens_think: Path, tmp_path: Path) -> None:
+    app = make_app(TuiSettings(model=tiny_opens_think, data_dir=tmp_path, cursor_blink=False, max_tokens=24), pinned_services())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        await pilot.press(*"why is the sky blue", "enter")
+        screen = chat(app)
+        await wait_for(pilot, lambda: not screen.generating and screen.conversation.turns[-1].role == "assistant", "the answer")
+        await pilot.pause()
+        turn = screen.conversation.turns[-1]
+        assert turn.reasoning and not turn.content  # this tiny model only ever thinks
+        assert "Thinking" in screen_text(app) and "cut at the token limit" in screen_text(app)
+
+        await pilot.press("ctrl+t")
+        assert not screen.thinking and "thinking off" in screen_text(app)
+        await pilot.press(*"/think", "enter")
+        assert screen.thinking and screen.query_one("#prompt", Input).value == ""
+        await pilot.press(*"and now? /no_think", "enter")  # the soft switch wins over the toggle
+        await wait_for(pilot, lambda: not screen.generating and len(screen.conversation.turns) == 4, "the answer")
+        assert screen.conversation.turns[-1].content and not screen.conversation.turns[-1].reasoning
+
+
+async def test_bad_input_gives_notices_never_a_crash(tiny_qwen3: Path, tmp_path: Path) -> None:
+    app = make_app(TuiSettings(model=tiny_qwen3, ctx=256, data_dir=tmp_path, cursor_blink=False, max_tokens=16), pinned_services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        screen = chat(app)
+        await pilot.press("enter")
+        assert "Type a message first" in notices(app)
+        prompt = screen.query_one("#prompt", Input)
+        prompt.value = "tell me about " + "llamas " * 600
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "too long" in notices(app), "a notice")
+        await pilot.pause()
+        assert screen.conversation.turns == [] and not screen.generating
+        assert prompt.value.startswith("tell me about")  # handed back to edit
+        assert not screen.query(".user-turn")
+        prompt.value = "short"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(screen.conversation.turns) == 2, "an answer after the refusal")
+
+
+async def test_oldest_turns_are_dropped_to_fit(tiny_qwen3: Path, tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path)
+    long = "word " * 120
+    old = Conversation("tiny-qwen3", turns=[Turn("user", long), Turn("assistant", long), Turn("user", "more"), Turn("assistant", "ok")])
+    store.save(old)
+    app = make_app(TuiSettings(model=tiny_qwen3, ctx=256, data_dir=tmp_path, cursor_blink=False, max_tokens=16), pinned_services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryPicker), "the saved conversations")
+        await pilot.press("enter")
+        screen = await _back_to_chat(pilot)
+        assert len(screen.conversation.turns) == 4 and len(screen.query(".user-turn")) == 2
+        await pilot.press(*"hi", "enter")
+        await wait_for(pilot, lambda: len(screen.conversation.turns) == 6, "the answer")
+        assert "oldest messages were left out" in notices(app)
+
+
+async def _back_to_chat(pilot) -> ChatScreen:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ChatScreen), "the chat")
+    await pilot.pause()
+    return pilot.app.screen
+
+
+async def test_history_reload_and_copy_the_last_code_block(tiny_qwen3: Path, tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path)
+    answer = "Here:\n\n```python\nprint('hello')\n```\n"
+    store.save(Conversation("tiny-qwen3", turns=[Turn("user", "code please"), Turn("assistant", answer, "let me think")]))
+    app = make_app(TuiSettings(model=tiny_qwen3, data_dir=tmp_path, cursor_blink=False, max_tokens=8), pinned_services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        await pilot.press("ctrl+y")
+        assert "no code block" in notices(app)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryPicker), "the saved conversations")
+        assert "code please" in screen_text(app)
+        await pilot.press("enter")
+        screen = await _back_to_chat(pilot)
+        assert "print('hello')" in screen_text(app)
+        await pilot.press("ctrl+y")
+        assert app.clipboard == "print('hello')\n"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert screen.conversation.turns == [] and not screen.query(".answer-turn")
+
+
+async def test_deleted_or_missing_files_and_profiles_are_notices(tiny_qwen3: Path, tmp_path: Path) -> None:
+    doomed = tmp_path / "doomed.gguf"
+    shutil.copy(tiny_qwen3, doomed)
+    services = pinned_services(locate=on_disk({QWEN3_SMALL: doomed}))
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False), services)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await open_models_row(pilot, "0.6b q6")
+        doomed.unlink()
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: "no longer on disk" in notices(app), "a notice")
+        assert app.loaded is None and not app.loading and app.is_running
+        await settle(pilot)
+        row = next(r for r in app.plan.rows if (r.candidate.model.id, r.candidate.build.quant) == QWEN3_SMALL)
+        assert row.path is None  # the table was planned again and says "not downloaded" now
+
+        await pilot.press("f2")
+        await pilot.press("escape", *"3-8b q4_k")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BuildDetailScreen), "the detail")
+        await pilot.press("ctrl+l")
+        assert "not downloaded" in notices(app)
+
+        app.use_hardware("dual-rtx3090")
+        await settle(pilot)
+        models = app.screen
+        assert models.query_one("#hardware-select", Select).value == "dual-rtx3090"
+        assert "Planned for dual-rtx3090 (profile)" in screen_text(app)
+
+
+async def test_a_broken_hardware_profile_is_a_notice(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text('name = "x"\nram_gb = "lots"\n')
+    app = make_app(TuiSettings(hardware=str(broken), data_dir=tmp_path, cursor_blink=False), pinned_services(doctor=None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "'ram_gb' should be a number" in notices(app)
+        assert "'ram_gb' should be a number" in screen_text(app) and app.is_running
+        await pilot.press("f2")
+        await pilot.pause()
+        assert "'ram_gb' should be a number" in screen_text(app)
+        app.use_hardware(None)  # back to this machine
+        await settle(pilot)
+        assert app.plan is not None and "Planned for this machine" in screen_text(app)
+
+
+async def test_detail_estimate_moves_with_context_and_split(tmp_path: Path) -> None:
+    app = make_app(TuiSettings(hardware="dual-rtx3090", data_dir=tmp_path, cursor_blink=False), pinned_services())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await open_models_row(pilot, "qwen3.6 q6_k")
+        detail = app.screen
+        assert isinstance(detail, BuildDetailScreen)
+        before = detail.candidate
+        assert before.placement is not None and before.placement.split_mode == "row"
+        assert "50%" in screen_text(app)
+        detail.query_one("#ctx", Input).value = "8192"
+        await wait_for(pilot, lambda: detail.candidate.n_ctx == 8192, "the replan")
+        assert "context 8,192" in screen_text(app)
+        assert detail.candidate.devices[0].bytes < before.devices[0].bytes
+        detail.query_one("#split", Select).value = "layer"
+        await wait_for(pilot, lambda: detail.candidate.placement.split_mode == "layer", "the layer split")
+        assert "split layer over 2 cards" in screen_text(app)
+        detail.query_one("#ctx", Input).value = "12"
+        await pilot.pause()
+        assert "256 or more" in screen_text(app)
+        await pilot.press("ctrl+l")
+        assert "hardware profile dual-rtx3090, not this machine" in notices(app)
+
+
+@pytest.mark.parametrize("title", ["Stop the answer", "Copy the last code block", "Plan for profile rtx4090", "Thinking on/off"])
+async def test_command_palette_has_the_actions(title: str, tmp_path: Path) -> None:
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False), pinned_services(doctor=None))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert title in titles
+        if title.startswith("Plan for profile"):
+            await pilot.press("ctrl+p")
+            await pilot.press(*title)
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.hardware_source == "rtx4090" and app.hardware is not None and app.hardware.source == "profile"
+        if title == "Thinking on/off":  # from the machine screen: the palette switches to the chat and runs it
+            await pilot.press("ctrl+p", *title)
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.current_mode == "chat" and not chat(app).thinking
+
+
+async def test_thinking_folds_away_once_the_answer_starts() -> None:
+    from textual.app import App, ComposeResult
+    from textual.widgets import Collapsible, Markdown
+
+    from localqwen.tui.widgets.chat_turn import AnswerTurn
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield AnswerTurn("model")
+
+    async with Host().run_test() as pilot:
+        turn = pilot.app.query_one(AnswerTurn)
+        box = turn.query_one(Collapsible)
+        assert not box.display  # no thinking yet: no block
+        await turn.write("reasoning", "Let me *think*.")
+        await pilot.pause()
+        assert box.display and not box.collapsed
+        await turn.write("content", "The **answer**")
+        await turn.write("content", " is 42.")
+        await turn.finish("stopped")
+        await pilot.pause()
+        assert box.collapsed
+        assert turn.query_one(".answer-text", Markdown).source == "The **answer** is 42."
+        assert turn.query_one(".thinking-text", Markdown).source == "Let me *think*."

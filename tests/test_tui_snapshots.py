@@ -1,0 +1,85 @@
+"""Snapshots of each screen at 100x30, planned for a fixed hardware profile.
+
+Nothing here depends on the machine or the clock: the hardware is the dual-RTX-3090
+profile, the doctor's report is fixed, the chat shows a saved conversation (no
+timing), the cursor does not blink. Update with `pytest --snapshot-update` and look
+at the SVGs under `tests/__snapshots__/` before committing them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from localqwen.tui.app import make_app
+from localqwen.tui.history import Conversation, HistoryStore, Turn
+from localqwen.tui.settings import TuiSettings
+from tests.test_tui_kit import pinned_services, settle, wait_for
+
+SIZE = (100, 30)
+ANSWER = """Use a list comprehension:
+
+```python
+squares = [n * n for n in range(10)]
+```
+
+It reads as **"n squared for each n"**.
+"""
+
+
+def app_for(tmp_path: Path, **settings: object):
+    return make_app(TuiSettings(hardware="dual-rtx3090", data_dir=tmp_path, cursor_blink=False, **settings), pinned_services())  # type: ignore[arg-type]
+
+
+async def ready(pilot: Pilot) -> None:
+    await settle(pilot)
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
+def test_machine_screen(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(app_for(tmp_path), terminal_size=SIZE, run_before=ready)
+
+
+def test_machine_screen_light_theme(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(app_for(tmp_path, theme="textual-light"), terminal_size=SIZE, run_before=ready)
+
+
+def test_models_screen(snap_compare, tmp_path: Path) -> None:
+    async def models(pilot: Pilot) -> None:
+        await ready(pilot)
+        await pilot.press("f2")
+        await ready(pilot)
+
+    assert snap_compare(app_for(tmp_path), terminal_size=SIZE, run_before=models)
+
+
+def test_build_detail(snap_compare, tmp_path: Path) -> None:
+    async def detail(pilot: Pilot) -> None:
+        await ready(pilot)
+        await pilot.press("f2")
+        await ready(pilot)
+        await pilot.press("enter")  # on the recommended row
+        await ready(pilot)
+
+    assert snap_compare(app_for(tmp_path), terminal_size=SIZE, run_before=detail)
+
+
+def test_chat_screen(snap_compare, tmp_path: Path, tiny_qwen3: Path) -> None:
+    HistoryStore(tmp_path).save(
+        Conversation("tiny-qwen3", turns=[
+            Turn("user", "How do I square the numbers below 10 in Python?"),
+            Turn("assistant", ANSWER, "The person wants a one-liner. A list comprehension is the idiom."),
+        ])  # fmt: skip
+    )
+
+    async def chat(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: pilot.app.loaded is not None, "the model to load")
+        await ready(pilot)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await pilot.press("enter")
+        await ready(pilot)
+
+    assert snap_compare(app_for(tmp_path, model=tiny_qwen3), terminal_size=SIZE, run_before=chat)
