@@ -43,9 +43,19 @@ async def deltas(stream: Stream, request: Request | None = None) -> AsyncIterato
     worker = threading.Thread(target=pump, name="localqwen-generate", daemon=True)
     worker.start()
     watcher = asyncio.create_task(_watch_disconnect(request, stream)) if request is not None else None
+    pending: object = None
     try:
         while True:
-            item = await queue.get()
+            item, pending = (pending if pending is not None else await queue.get()), None
+            # Tokens that arrived while the last event was being sent go out as one event:
+            # the event loop then never falls behind the model, and does less work per token.
+            while isinstance(item, Delta) and not queue.empty():
+                following = queue.get_nowait()
+                if isinstance(following, Delta) and following.kind == item.kind:
+                    item = Delta(item.kind, item.text + following.text)
+                else:
+                    pending = following
+                    break
             if item is _END:
                 return
             if isinstance(item, BaseException):

@@ -52,6 +52,11 @@ def _usage(stats: GenerationStats) -> dict[str, int]:
             "total_tokens": stats.prompt_n + stats.predicted_n}
 
 
+def _wants_usage(body: dict) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
 def _sse(data: dict | str) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
@@ -101,6 +106,8 @@ async def completions(request: Request) -> Response:
             yield _sse(envelope(delta.text, None))
         request.state.stats = stream.stats
         yield _sse(envelope("", OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
+        if _wants_usage(body):
+            yield _sse({**envelope("", None), "choices": [], "usage": _usage(stream.stats)})
         yield _sse("[DONE]")
 
     return StreamingResponse(events(), media_type="text/event-stream")
@@ -153,7 +160,7 @@ async def chat_completions(request: Request) -> Response:
     sampling = _sampling(body, engine.presets.for_chat(preset_thinking))
     stream = engine.chat(messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens, stop=parse.stop_list(body))
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-    include_usage = isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage") is True
+    include_usage = _wants_usage(body)
 
     def chunk(delta: dict, finish: str | None) -> dict:
         return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
