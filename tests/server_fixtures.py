@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from localqwen.engine.llama import LlamaEngine
 from localqwen.placement import Placement
@@ -37,3 +42,22 @@ def live_server(chat_model: Path, fim_model: Path, settings: ServerSettings = Se
     finally:
         background.stop()
         host.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_healthy(url: str, timeout: float = 60) -> None:
+    """Poll GET /health until it says 200 (a child server starting up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not become healthy in {timeout} s")

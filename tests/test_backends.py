@@ -17,7 +17,7 @@ from localqwen.engine.types import GREEDY, ChatMessage
 from localqwen.engine.vllm import launch_for, vllm_ready
 from localqwen.hardware import load_profile
 from localqwen.plan import plan_model
-from tests.server_fixtures import live_server
+from tests.server_fixtures import free_port, live_server, wait_healthy
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +71,6 @@ def test_unreachable_or_wrong_server_is_a_clear_error(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     with pytest.raises(BackendError, match="cannot reach the server"):
         OpenAIBackend(f"http://127.0.0.1:{port}/v1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve_argv(model: Path, port: int) -> list[str]:
@@ -156,13 +150,7 @@ def test_chat_and_serve_through_a_remote_backend(remote) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(url)
         answer = httpx.post(f"{url}/infill", json={"input_prefix": "def f():\n", "input_suffix": "", "n_predict": 4}, timeout=60)
         assert answer.status_code == 200 and answer.json()["content"]
     finally:

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.server_fixtures import free_port, wait_healthy
 from tests.test_cli import localqwen
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_answers_then_stops_cleanly_on_ctrl_c(tiny_qwen3: Path) -> None:
@@ -29,14 +22,7 @@ def test_serve_answers_then_stops_cleanly_on_ctrl_c(tiny_qwen3: Path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        wait_healthy(url)
         result = httpx.post(f"{url}/infill", json={"input_prefix": "def f():\n", "input_suffix": "", "n_predict": 4}, timeout=60)
         assert result.status_code == 200 and result.json()["tokens_predicted"] == 4
     finally:

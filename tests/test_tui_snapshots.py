@@ -83,3 +83,45 @@ def test_chat_screen(snap_compare, tmp_path: Path, tiny_qwen3: Path) -> None:
         await ready(pilot)
 
     assert snap_compare(app_for(tmp_path, model=tiny_qwen3), terminal_size=SIZE, run_before=chat)
+
+
+def stalled_pull(model, build, listener, cancel):
+    """Two files: the first done, the second half way at a fixed speed; then wait to be cancelled."""
+    from localqwen.pull import PullEvent, PullInterrupted
+
+    listener(PullEvent("model-00001-of-00002.gguf", "done", 9_800_000_000, 9_800_000_000, index=1, count=2))
+    listener(PullEvent("model-00002-of-00002.gguf", "fetch", 4_000_000_000, 9_100_000_000, speed=52_400_000,
+                       eta=97.3, resumed_from=1_000_000_000, index=2, count=2))  # fmt: skip
+    cancel.wait(30)
+    raise PullInterrupted("stopped")
+
+
+def test_download_screen(snap_compare, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from localqwen.tui.widgets.file_progress import FileProgress
+
+    services = replace(pinned_services(), pull=stalled_pull)
+    app = make_app(TuiSettings(hardware="dual-rtx3090", data_dir=tmp_path, cursor_blink=False), services)
+
+    async def download(pilot: Pilot) -> None:
+        await ready(pilot)
+        await pilot.press("f2")
+        await ready(pilot)
+        await pilot.press("ctrl+d")  # the recommended row
+        await wait_for(pilot, lambda: len(pilot.app.screen.query(FileProgress)) == 2, "two files")
+        await pilot.pause(0.2)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=download)
+
+
+def test_server_screen(snap_compare, tmp_path: Path, tiny_qwen3: Path) -> None:
+    async def server(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: pilot.app.loaded is not None, "the model to load")
+        await ready(pilot)
+        await pilot.press("f5")
+        await ready(pilot)
+
+    assert snap_compare(app_for(tmp_path, model=tiny_qwen3), terminal_size=SIZE, run_before=server)

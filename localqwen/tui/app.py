@@ -37,24 +37,30 @@ from localqwen.tui.messages import (
     PlanReady,
 )
 from localqwen.tui.palette import palette_commands
-from localqwen.tui.rows import PlanTable, plan_table
+from localqwen.tui.rows import PlanRow, PlanTable, plan_table
 from localqwen.tui.screens.build_detail import LoadRequest
 from localqwen.tui.screens.chat import ChatScreen
+from localqwen.tui.screens.download import DownloadScreen
 from localqwen.tui.screens.machine import MachineScreen
 from localqwen.tui.screens.models import ModelsScreen
+from localqwen.tui.screens.server import ServerScreen
 from localqwen.tui.settings import Services, TuiSettings, default_services
 
 if TYPE_CHECKING:
     from localqwen.doctor.report import DoctorReport
+    from localqwen.server.run import BackgroundServer
 
 
 class LocalQwenApp(App[int]):
     TITLE = "localqwen"
-    MODES = {"machine": MachineScreen, "models": ModelsScreen, "chat": ChatScreen}
+    MODES = {"machine": MachineScreen, "models": ModelsScreen, "download": DownloadScreen, "chat": ChatScreen,
+             "server": ServerScreen}
     BINDINGS = [
         Binding("f1", "switch_mode('machine')", "Machine", id="app.machine"),
         Binding("f2", "switch_mode('models')", "Models", id="app.models"),
+        Binding("f3", "switch_mode('download')", "Download", id="app.download"),
         Binding("f4", "switch_mode('chat')", "Chat", id="app.chat"),
+        Binding("f5", "switch_mode('server')", "Server", id="app.server"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
@@ -74,6 +80,8 @@ class LocalQwenApp(App[int]):
         self.settings = settings
         self.services = services
         self.history = history
+        self.server: BackgroundServer | None = None
+        """The FIM and chat API started from the Server screen; stopped when the app ends."""
         self.set_reactive(LocalQwenApp.hardware_source, settings.hardware)
 
     def on_mount(self) -> None:
@@ -86,6 +94,9 @@ class LocalQwenApp(App[int]):
             self.open_model(self.settings.model, Placement(n_ctx=self.settings.ctx), self.settings.model.stem)
 
     def on_unmount(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
         if self.loaded is not None:
             self.loaded.engine.close()
 
@@ -182,6 +193,18 @@ class LocalQwenApp(App[int]):
     def on_doctor_done(self, message: DoctorDone) -> None:
         self.doctor_report = message.report
 
+    # --- downloading a build ---------------------------------------------------------
+
+    async def download(self, row: PlanRow) -> None:
+        """Pull a catalog build on the Download screen."""
+        if row.local:
+            self.notify(f"{row.label} is a file on this disk: nothing to download.", severity="warning")
+            return
+        await self.switch_mode("download")
+        screen = self.screen
+        assert isinstance(screen, DownloadScreen)
+        screen.start(row)
+
     # --- loading a model -------------------------------------------------------------
 
     def load_planned(self, request: LoadRequest) -> None:
@@ -206,6 +229,9 @@ class LocalQwenApp(App[int]):
     def open_model(self, path: Path, placement: Placement, label: str) -> None:
         if self.loading:
             self.notify(f"Still loading {self.loading}.", severity="warning")
+            return
+        if self.server is not None:
+            self.notify("The server (F5) is serving the loaded model: stop it first.", severity="warning")
             return
         old, self.loaded = self.loaded, None
         self.loading = label

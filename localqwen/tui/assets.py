@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePath
 
-STYLESHEETS = ("app.tcss", "machine.tcss", "models.tcss", "detail.tcss", "chat.tcss")
+STYLESHEETS = ("app.tcss", "machine.tcss", "models.tcss", "detail.tcss", "download.tcss", "chat.tcss", "server.tcss")
 
 
 def assets_dir() -> Path:

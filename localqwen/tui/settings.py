@@ -8,6 +8,7 @@ doctor that answers at once, an engine factory with fewer threads).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ from localqwen.placement import Placement
 
 if TYPE_CHECKING:  # the doctor module probes the machine (psutil) when imported
     from localqwen.doctor.report import DoctorReport
+    from localqwen.pull import ProgressListener, PullResult
+
+    PullFn = Callable[[ModelSpec, Build, ProgressListener, threading.Event], PullResult]
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class Services:
     """What the installed llama.cpp can do (`gpu_offload`); None: not asked."""
     doctor: Callable[[], DoctorReport] | None = None
     """The doctor's checks (a child-process canary); None: not run."""
+    pull: PullFn | None = None
+    """Fetch a catalog build (listener gets progress; setting the event cancels); None: downloads off."""
 
 
 def _detect() -> Hardware:
@@ -114,6 +120,12 @@ def _open_engine(path: Path, placement: Placement) -> Backend:
     return LlamaEngine(path, placement)
 
 
+def _pull(model: ModelSpec, build: Build, listener: ProgressListener, cancel: threading.Event) -> PullResult:
+    from localqwen.pull import pull_build
+
+    return pull_build(model, build, listener=listener, cancel=cancel)
+
+
 def _build_info() -> dict[str, object]:
     """Asked in a child process: a llama.cpp build that dies on this CPU must not take the UI."""
     from localqwen.doctor.canary import probe_build
@@ -139,4 +151,5 @@ def default_services() -> Services:
         open_engine=_open_engine,
         build_info=_build_info,
         doctor=_doctor,
+        pull=_pull,
     )

@@ -34,6 +34,8 @@ SPLITS = (("auto", "auto"), ("none: one card", "none"), ("row", "row"), ("layer"
 class LoadRequest:
     row: PlanRow
     candidate: Candidate
+    download: bool = False
+    """Download the build rather than load it."""
 
 
 def placement_text(c: Candidate) -> Text:
@@ -86,6 +88,7 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
     BINDINGS = [
         Binding("escape", "close", "Close", id="detail.close"),
         Binding("ctrl+l", "load", "Load", id="detail.load"),
+        Binding("ctrl+d", "download", "Download", id="detail.download"),
     ]
 
     @dataclass
@@ -189,6 +192,9 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
     @on(Button.Pressed, "#load")
     def action_load(self) -> None:
         self.dismiss(LoadRequest(self.row, self.candidate))
+
+    def action_download(self) -> None:
+        self.dismiss(LoadRequest(self.row, self.candidate, download=True))
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

@@ -64,6 +64,7 @@ class ModelsScreen(Screen[None]):
     TITLE = "Models"
     BINDINGS = [
         Binding("escape", "clear_filter", "Clear filter", id="models.clear-filter"),
+        Binding("ctrl+d", "download", "Download", id="models.download"),
         Binding("down", "focus_table", show=False),
     ]
 
@@ -188,14 +189,25 @@ class ModelsScreen(Screen[None]):
         self.query_one("#filter", Input).value = ""
         self.query_one(DataTable).focus()
 
-    def action_details(self) -> None:
+    def highlighted_row(self) -> PlanRow | None:
         plan, key = self.main.plan, self.highlighted_key()
         row = plan.row(key) if plan and key else None
-        if plan is None or row is None:
+        if row is None:
             self.notify("No build is highlighted.", severity="warning")
-            return
-        self.app.push_screen(BuildDetailScreen(row, plan.hardware), self.detail_closed)
+        return row
 
-    def detail_closed(self, request: LoadRequest | None) -> None:
-        if request is not None:
+    def action_details(self) -> None:
+        row, plan = self.highlighted_row(), self.main.plan
+        if row is not None and plan is not None:
+            self.app.push_screen(BuildDetailScreen(row, plan.hardware), self.detail_closed)
+
+    async def action_download(self) -> None:
+        row = self.highlighted_row()
+        if row is not None:
+            await self.main.download(row)
+
+    async def detail_closed(self, request: LoadRequest | None) -> None:
+        if request is not None and request.download:
+            await self.main.download(request.row)
+        elif request is not None:
             self.main.load_planned(request)

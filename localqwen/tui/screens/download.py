@@ -1,0 +1,202 @@
+"""Screen 3, Download: pull a catalog build with a bar per file, speed and ETA; cancel, resume, verify.
+
+The pull runs in a thread worker; its listener posts `Progress` messages (the
+thread never touches a widget). Esc sets the pull's cancel event, which stops it at
+the next piece received; what was fetched is kept, so pulling again resumes. A
+finished pull makes the app plan again, so the models table says "on disk".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Static
+
+from localqwen.errors import LocalQwenError, UserInputError
+from localqwen.pull import PullEvent, PullInterrupted, PullResult
+from localqwen.tui.rows import PlanRow, gb
+from localqwen.tui.widgets.file_progress import FileProgress, mb
+
+if TYPE_CHECKING:
+    from localqwen.tui.app import LocalQwenApp
+
+IDLE = "Nothing is downloading. In Models (F2), Ctrl+D downloads the highlighted build."
+EVERY = 0.1  # seconds between two progress messages for the same file and stage
+
+
+def size_text(n: int) -> str:
+    return gb(n) if n >= 1e9 else mb(n)
+
+
+class DownloadScreen(Screen[None]):
+    TITLE = "Download"
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="download.cancel"),
+        Binding("r", "again", "Resume", tooltip="Pull the same build again: resumes where it stopped", id="download.again"),
+    ]
+
+    running: reactive[bool] = reactive(False, init=False)
+
+    @dataclass
+    class Progress(Message):
+        event: PullEvent
+
+    @dataclass
+    class Finished(Message):
+        result: PullResult
+
+    @dataclass
+    class Failed(Message):
+        error: LocalQwenError
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.row: PlanRow | None = None
+        self.cancel: threading.Event | None = None
+        self.result: PullResult | None = None
+        self.error: LocalQwenError | None = None
+        self.rows: dict[str, FileProgress] = {}
+
+    @property
+    def main(self) -> LocalQwenApp:
+        return cast("LocalQwenApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(IDLE, id="download-title")
+        yield VerticalScroll(id="download-files")
+        yield Static("", id="download-status")
+        with Horizontal(id="download-buttons"):
+            yield Button("Cancel", id="cancel", variant="error", disabled=True)
+            yield Button("Resume", id="again", disabled=True)
+        yield Footer(compact=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.running
+        if action == "again":
+            return not self.running and self.row is not None and self.result is None
+        return True
+
+    def watch_running(self, running: bool) -> None:
+        self.query_one("#cancel", Button).disabled = not running
+        self.query_one("#again", Button).disabled = running or self.row is None or self.result is not None
+        self.refresh_bindings()
+
+    # --- starting and stopping -------------------------------------------------------
+
+    def start(self, row: PlanRow) -> None:
+        """Pull the row's build; a row pulled before resumes where it stopped."""
+        if self.running:
+            self.notify(f"Still downloading {self.label}: cancel it first (Esc).", severity="warning")
+            return
+        if self.main.services.pull is None:
+            self.notify("Downloads are off in this session.", severity="warning")
+            return
+        self.row, self.result, self.error = row, None, None
+        self.cancel = threading.Event()
+        c = row.candidate
+        self.query_one("#download-title", Static).update(
+            Text.assemble(("Downloading ", ""), (self.label, "bold"), f" · {size_text(c.build.size_bytes)} from {c.build.repo}")
+        )
+        self.query_one("#download-files", VerticalScroll).remove_children()
+        self.rows = {}
+        self.query_one("#download-status", Static).update("Asking the Hub for the files…")
+        self.running = True
+        self.pull(row, self.cancel)
+
+    @property
+    def label(self) -> str:
+        return f"{self.row.label} {self.row.candidate.build.quant}" if self.row else ""
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        if self.running and self.cancel is not None and not self.cancel.is_set():
+            self.cancel.set()
+            self.query_one("#download-status", Static).update("Stopping at the next piece received…")
+
+    @on(Button.Pressed, "#again")
+    def action_again(self) -> None:
+        if self.row is not None and not self.running:
+            self.start(self.row)
+
+    def on_unmount(self) -> None:
+        if self.cancel is not None:
+            self.cancel.set()
+
+    # --- the worker ------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="pull")
+    def pull(self, row: PlanRow, cancel: threading.Event) -> None:
+        pull = self.main.services.pull
+        assert pull is not None
+        last: dict[tuple[str, str], float] = {}
+
+        def listener(event: PullEvent) -> None:
+            now, key = time.monotonic(), (event.file, event.stage)
+            if event.stage == "fetch" and now - last.get(key, 0.0) < EVERY and event.bytes_done < event.bytes_total:
+                return
+            last[key] = now
+            self.post_message(self.Progress(event))
+
+        c = row.candidate
+        try:
+            result = pull(c.model, c.build, listener, cancel)
+        except LocalQwenError as exc:
+            self.post_message(self.Failed(exc))
+            return
+        except Exception as exc:  # a bug or an unexpected library error: a notice, never a crash
+            self.post_message(self.Failed(UserInputError(f"the download failed: {type(exc).__name__}: {exc}")))
+            return
+        self.post_message(self.Finished(result))
+
+    # --- what the worker reports -----------------------------------------------------
+
+    def file_row(self, file: str) -> FileProgress:
+        line = self.rows.get(file)
+        if line is None:
+            line = self.rows[file] = FileProgress(file)
+            self.query_one("#download-files", VerticalScroll).mount(line)
+        return line
+
+    def on_download_screen_progress(self, message: Progress) -> None:
+        event = message.event
+        self.file_row(event.file).show(event)
+        if self.running and not (self.cancel and self.cancel.is_set()):
+            doing = {"fetch": "fetching", "verify": "checking", "done": "done with"}[event.stage]
+            self.query_one("#download-status", Static).update(f"File {event.index} of {event.count}: {doing} {event.file}")
+
+    def on_download_screen_finished(self, message: Finished) -> None:
+        self.result, self.running = message.result, False
+        for outcome in message.result.files:
+            self.file_row(outcome.file).finish(outcome)
+        verified = all(f.verified for f in message.result.files)
+        status = Text("✔ Verified: " if verified else "▲ Not verified: ", style="bold green" if verified else "bold yellow")
+        status.append(f"{len(message.result.files)} file(s), {mb(message.result.size_bytes)}, "
+                      f"{mb(message.result.fetched_bytes)} fetched now.\n")
+        status.append(f"{message.result.path}", style="dim")
+        self.query_one("#download-status", Static).update(status)
+        self.notify(f"{self.label} is on disk{' and verified' if verified else ''}.")
+        if self.main.hardware is not None:
+            self.main.make_plan(self.main.hardware)  # the models table learns it is on disk
+
+    def on_download_screen_failed(self, message: Failed) -> None:
+        self.error, self.running = message.error, False
+        stopped = isinstance(message.error, PullInterrupted)
+        status = Text(f"{message.error.title}: ", style="bold yellow" if stopped else "bold red")
+        status.append(message.error.one_line())
+        status.append("\nPress r (Resume) to pull again from where it stopped.", style="dim")
+        self.query_one("#download-status", Static).update(status)
+        if not stopped:
+            self.notify(message.error.one_line(), title=message.error.title, severity="error")
