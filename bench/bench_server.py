@@ -116,7 +116,7 @@ def typing_replay(url: str, keystrokes: int) -> dict[str, list[float]]:
     return out
 
 
-def fim_during_chat(url: str, rounds: int) -> tuple[list[float], list[float]]:
+def fim_during_chat(url: str, host, rounds: int) -> tuple[list[float], list[float]]:
     body = {"input_prefix": SOURCE[:600], "input_suffix": SOURCE[600:800], "n_predict": 8, "stream": True}
     idle, busy = [], []
     with httpx.Client(timeout=300) as client:
@@ -130,13 +130,16 @@ def fim_during_chat(url: str, rounds: int) -> tuple[list[float], list[float]]:
                 c.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "user", "content": "go"}], "max_tokens": 4000})
             done.set()
 
-        threading.Thread(target=chat, daemon=True).start()
+        chatting = threading.Thread(target=chat, daemon=True)
+        chatting.start()
         time.sleep(0.5)
         for _ in range(rounds):
             client.post(f"{url}/infill", json={"input_prefix": "y", "input_suffix": "", "n_predict": 1})
             busy.append(first_token_ms(client, url, body)[0])
         if done.is_set():
             print("  (warning: the chat ended before the FIM rounds did)")
+        host.chat.cancel()  # end the chat before the server stops
+        chatting.join(60)
     return idle, busy
 
 
@@ -166,7 +169,7 @@ def main() -> None:
             print(f"    warm: median {warm:.1f} ms, p95 {p95(replay['warm']):.1f} ms, prompt tokens evaluated {median(replay['warm_eval']):.0f}")
             print(f"    warm/cold median ratio {warm / cold:.3f} (target < 0.25)")
 
-            idle, busy = fim_during_chat(url, args.rounds)
+            idle, busy = fim_during_chat(url, host, args.rounds)
             print(f"(c) FIM first token, {args.rounds} rounds: idle median {median(idle):.1f} ms, "
                   f"during a chat stream {median(busy):.1f} ms, ratio {median(busy) / median(idle):.2f}")
 

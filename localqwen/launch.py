@@ -26,21 +26,42 @@ def looks_like_file(text: str) -> bool:
     return text.endswith(".gguf") or "/" in text or text.startswith(("~", "."))
 
 
-def placement_for_file(path: Path, hw: Hardware, ctx: int) -> Placement:
-    """The plan's placement for a GGUF on disk (split, layers, KV type, context)."""
+def _file_spec(path: Path) -> ModelSpec:
     from localqwen.catalog.gguf_arch import spec_from_header
     from localqwen.catalog.gguf_header import read_gguf_header
+
+    return spec_from_header(read_gguf_header(path))
+
+
+def placement_for_file(path: Path, hw: Hardware, ctx: int, reserve_bytes: int = 0) -> Placement:
+    """The plan's placement for a GGUF on disk (split, layers, KV type, context)."""
     from localqwen.plan import choose
 
-    spec = spec_from_header(read_gguf_header(path))
-    choice = choose(plan_model(spec, hw, PlanOptions(ctx=ctx)))
+    choice = choose(plan_model(_file_spec(path), hw, PlanOptions(ctx=ctx, reserve_bytes=reserve_bytes)))
     if choice is None or choice.placement is None:
         raise UserInputError(f"{path}: does not fit this machine (see `localqwen plan {path}`)")
     return choice.placement
 
 
-def _candidate(model: ModelSpec, build: Build, hw: Hardware, ctx: int) -> Candidate:
-    return next(c for c in plan_model(model, hw, PlanOptions(ctx=ctx)) if c.build is build)
+def _candidate(model: ModelSpec, build: Build, hw: Hardware, ctx: int, reserve_bytes: int = 0) -> Candidate:
+    options = PlanOptions(ctx=ctx, reserve_bytes=reserve_bytes)
+    return next(c for c in plan_model(model, hw, options) if c.build is build)
+
+
+def second_context_bytes(text: str, hw: Hardware, ctx: int, *, same_weights: bool, catalog: Catalog | None = None) -> int:
+    """What the server's FIM side needs beside the chat model: a second context over the
+    same weights, or a separate model with its context. The chat plan keeps it free."""
+    from localqwen.plan.memory import context_bytes
+
+    if looks_like_file(text):
+        spec = _file_spec(Path(text).expanduser())
+        weights = spec.builds[0].size_bytes
+    else:
+        from localqwen.pull import pull_target
+
+        spec, build = pull_target(text, catalog or load_catalog(), lambda: hw)
+        weights = build.size_bytes
+    return context_bytes(spec.arch, min(ctx, spec.context)) + (0 if same_weights else weights)
 
 
 def _best_gguf(model: ModelSpec, hw: Hardware, ctx: int) -> Candidate | None:
@@ -55,7 +76,7 @@ def free_port() -> int:
 
 
 def prepare(text: str, hw: Hardware, ctx: int, *, load_gguf: Callable[[Path, Placement], Backend],
-            catalog: Catalog | None = None) -> Callable[[], Backend]:
+            catalog: Catalog | None = None, reserve_bytes: int = 0) -> Callable[[], Backend]:
     """Decide now (a person's mistake is an error now), load later (it takes a while).
 
     `text` is a .gguf path, or NAME[:BUILD] from the catalog (without BUILD: the plan's
@@ -65,13 +86,13 @@ def prepare(text: str, hw: Hardware, ctx: int, *, load_gguf: Callable[[Path, Pla
         from localqwen.catalog.gguf_header import read_gguf_header
 
         path = Path(read_gguf_header(Path(text).expanduser()).path)
-        placement = placement_for_file(path, hw, ctx)
+        placement = placement_for_file(path, hw, ctx, reserve_bytes)
         return lambda: load_gguf(path, placement)
     from localqwen.pull import find_local, pull_target
 
     catalog = catalog or load_catalog()
     model, build = pull_target(text, catalog, lambda: hw)
-    candidate = _candidate(model, build, hw, ctx)
+    candidate = _candidate(model, build, hw, ctx, reserve_bytes)
     if build.format == "awq":
         _check_vllm(model, candidate, hw, ctx)
         return lambda: _start_vllm(candidate)

@@ -82,3 +82,19 @@ def test_estimate_matches_what_llama_cpp_allocates(tiny_qwen3: Path, kv_type: st
     measured = measure_memory(tiny_qwen3, Placement(n_ctx=n_ctx, n_gpu_layers=0, flash_attn=True, type_k=kv_type, type_v=kv_type))
     assert measured.kv_bytes == pytest.approx(kv_bytes(spec.arch, n_ctx, kv_type), rel=0.05)
     assert measured.weights_bytes == pytest.approx(spec.builds[0].size_bytes, rel=0.05)
+
+
+def test_a_reserved_second_context_shrinks_what_the_chat_model_gets(catalog) -> None:
+    from localqwen.plan.memory import context_bytes
+
+    model = catalog.find("Qwen3.6-27B")
+    hw = load_profile("dual-rtx3090")
+    fim = catalog.find("Qwen2.5-Coder-1.5B-Instruct")
+    reserve = fim.build("Q8_0").size_bytes + context_bytes(fim.arch, 8192)
+    alone = choose(plan_model(model, hw))
+    beside = choose(plan_model(model, hw, PlanOptions(reserve_bytes=reserve)))
+    assert beside.build.quant == alone.build.quant == "Q6_K"
+    assert beside.placement.n_ctx < alone.placement.n_ctx  # the FIM model's room came out of the context
+    reserved_card = beside.devices[0]  # the card with the most room had the reserve set aside
+    assert reserved_card.bytes + reserve <= hw.gpus[0].free_bytes
+    assert all(d.bytes <= d.capacity_bytes for d in beside.devices)

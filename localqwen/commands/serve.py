@@ -39,12 +39,14 @@ def _host(args: argparse.Namespace):
 
         return ModelHost("localqwen", lambda: OpenAIBackend(args.backend, api_key=args.backend_api_key)), args.backend
     from localqwen.hardware import detect_hardware
-    from localqwen.launch import looks_like_file, prepare
+    from localqwen.launch import looks_like_file, prepare, second_context_bytes
 
     hw = detect_hardware()
     fim_name = args.fim_model or args.model
-    load_chat = prepare(args.model, hw, args.ctx, load_gguf=LlamaEngine)
-    load_fim = prepare(fim_name, hw, min(args.fim_ctx, args.ctx),
+    fim_ctx = min(args.fim_ctx, args.ctx)
+    reserve = second_context_bytes(fim_name, hw, fim_ctx, same_weights=not args.fim_model)
+    load_chat = prepare(args.model, hw, args.ctx, load_gguf=LlamaEngine, reserve_bytes=reserve)
+    load_fim = prepare(fim_name, hw, fim_ctx,
                        load_gguf=lambda path, placement: LlamaEngine(path, placement, reuse_shifted_chunks=args.cache_reuse))
     name = Path(args.model).stem if looks_like_file(args.model) else args.model.split(":")[0]
     return ModelHost(name, load_chat, load_fim), f"{args.model} (chat) and {fim_name} (FIM)"

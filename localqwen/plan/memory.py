@@ -67,3 +67,8 @@ def layer_bytes(arch: ArchNumbers, build: Build, params_b: float) -> float:
     """Weights of one repeating layer: everything but the input and output matrices."""
     rest = build.size_bytes - 2 * embedding_bytes(arch, build, params_b)
     return max(rest, build.size_bytes * 0.5) / arch.layers
+
+
+def context_bytes(arch: ArchNumbers, n_ctx: int, kv_type: str = "f16") -> int:
+    """One more llama.cpp context over weights already loaded: its KV cache and compute buffer."""
+    return kv_bytes(arch, n_ctx, kv_type) + compute_bytes(arch, n_ctx)

@@ -10,7 +10,7 @@ context and speed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
@@ -33,6 +33,20 @@ PARTIAL_CTX = 8192
 class PlanOptions:
     ctx: int | None = None  # a person's upper bound on context
     split_mode: str | None = None  # force "none", "row" or "layer" across GPUs
+    # Memory another context needs beside this one (the server's FIM context, or a
+    # small FIM model): kept free on the card with the most room, or in RAM.
+    reserve_bytes: int = 0
+
+
+def with_reserve(hw: Hardware, reserve: int) -> Hardware:
+    """The machine as this model sees it once `reserve` bytes are set aside."""
+    if reserve <= 0:
+        return hw
+    if not hw.gpus or hw.gpu_offload is False:
+        return replace(hw, ram_available_bytes=max(0, hw.ram_available_bytes - reserve))
+    roomiest = max(hw.gpus, key=lambda g: g.free_bytes)
+    gpus = tuple(replace(g, free_bytes=max(0, g.free_bytes - reserve)) if g is roomiest else g for g in hw.gpus)
+    return replace(hw, gpus=gpus)
 
 
 def _tier(build: Build) -> int:
@@ -110,6 +124,7 @@ def _candidate(model: ModelSpec, build: Build, hw: Hardware, verdict: str, fit: 
 def plan_model(model: ModelSpec, hw: Hardware, opts: PlanOptions = PlanOptions()) -> list[Candidate]:
     """Every build of `model`, best first."""
     target = min(model.context, opts.ctx or model.context)
+    hw = with_reserve(hw, opts.reserve_bytes)
     candidates = [
         _awq(model, b, hw, target) if b.format == "awq" else _gguf(model, b, hw, target, opts)
         for b in model.builds
