@@ -150,9 +150,12 @@ USABLE_TOK_S = 5.0
 
 
 def plan_all(models: Iterable[ModelSpec], hw: Hardware, opts: PlanOptions = PlanOptions()) -> tuple[list[Candidate], Candidate | None]:
-    """Each model's best build, and the overall pick: the biggest model that runs well."""
+    """Each model's best build, and the overall pick: the biggest model that runs well (a
+    general thinking model before a coder model of the same size)."""
     best = [choose(plan_model(m, hw, opts)) or plan_model(m, hw, opts)[0] for m in models if m.builds]
     runnable = [c for c in best if c.verdict != "too_big"]
     usable = [c for c in runnable if c.est_decode_tok_s is None or c.est_decode_tok_s >= USABLE_TOK_S]
-    pick = max(usable or runnable, key=lambda c: (-VERDICT_ORDER[c.verdict], c.model.params_b), default=None)
+    # Among models of about the same size, a general thinking model over a coder model.
+    pick = max(usable or runnable, key=lambda c: (-VERDICT_ORDER[c.verdict], round(c.model.params_b), c.model.thinking),
+               default=None)
     return best, pick
