@@ -120,12 +120,4 @@ def _start_vllm(candidate: Candidate) -> Backend:
     url = f"http://127.0.0.1:{launch.port}"
     child = ChildServer(launch.argv(), url, home() / "logs" / "vllm.log")
     child.start()
-    backend = OpenAIBackend(f"{url}/v1", model=launch.served_name)
-    close = backend.close
-
-    def close_both() -> None:
-        close()
-        child.stop()
-
-    backend.close = close_both  # type: ignore[method-assign]
-    return backend
+    return OpenAIBackend(f"{url}/v1", model=launch.served_name, on_close=child.stop)

@@ -223,7 +223,7 @@ def test_fim_is_served_while_a_long_chat_streams(server, http: httpx.Client) -> 
 
     def chat() -> None:
         with httpx.Client(base_url=server.url, timeout=120) as client:
-            client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "go"}], "max_tokens": 1200})
+            client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "go"}], "max_tokens": 2000})
         chat_done.set()
 
     thread = threading.Thread(target=chat)
@@ -234,4 +234,5 @@ def test_fim_is_served_while_a_long_chat_streams(server, http: httpx.Client) -> 
     fim = http.post("/infill", json={**LLAMA_VIM_BODY, "n_predict": 8})
     assert fim.status_code == 200
     assert not chat_done.is_set()  # the completion did not wait for the chat
+    server.host.chat.cancel()
     thread.join(120)

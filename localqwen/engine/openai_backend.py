@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import httpx
 
@@ -34,8 +34,11 @@ class BackendError(LocalQwenError):
 
 class OpenAIBackend:
     def __init__(self, base_url: str, *, api_key: str | None = None, model: str | None = None,
-                 presets: Presets = QWEN_PRESETS, timeout: float = 600.0) -> None:
+                 presets: Presets = QWEN_PRESETS, timeout: float = 600.0,
+                 on_close: Callable[[], None] | None = None) -> None:
+        """`on_close` runs after the client closes: e.g. stopping the vLLM child behind it."""
         self.base_url = base_url.rstrip("/")
+        self._on_close = on_close
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=10))
         self.presets = presets
@@ -107,6 +110,8 @@ class OpenAIBackend:
     def close(self) -> None:
         self.cancel()
         self._http.close()
+        if self._on_close is not None:
+            self._on_close()
 
     # --- the wire ---------------------------------------------------------------------
 

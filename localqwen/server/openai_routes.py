@@ -154,8 +154,8 @@ async def chat_completions(request: Request) -> Response:
     messages = _messages(body)
     thinking = _thinking(body)
     limit = engine.info.n_ctx
-    max_tokens = parse.integer(body, "max_completion_tokens", None, 1, limit) if body.get("max_completion_tokens") is not None \
-        else parse.integer(body, "max_tokens", None, 1, limit) if body.get("max_tokens") is not None else None
+    field = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    max_tokens = parse.integer(body, field, 0, 1, limit) if body.get(field) is not None else None
     preset_thinking = thinking if thinking is not None else True
     sampling = _sampling(body, engine.presets.for_chat(preset_thinking))
     stream = engine.chat(messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens, stop=parse.stop_list(body))
