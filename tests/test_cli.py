@@ -97,3 +97,10 @@ def test_doctor_reports_a_crashing_canary_and_exits_1() -> None:
     assert result.returncode == 1
     assert "SIGSEGV" in result.stdout and "CMAKE_ARGS=" in result.stdout and "not healthy" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_chat_with_a_catalog_name_that_is_not_pulled() -> None:
+    result = localqwen("chat", "qwen3-0.6b:Q8_0", stdin="hi\n")
+    assert result.returncode == 2 and "is not on disk" in result.stderr and "Traceback" not in result.stderr
+    result = localqwen("chat", "qwen3.6-27b:AWQ-INT4", stdin="hi\n")
+    assert result.returncode == 2 and "runs on vLLM" in result.stderr

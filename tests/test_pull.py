@@ -69,8 +69,8 @@ class World:
         return {"HF_ENDPOINT": self.endpoint, "HF_HOME": str(self.cache.parent), "HF_HUB_CACHE": str(self.cache),
                 "HF_HUB_OFFLINE": "0", "HF_TOKEN": "", "LOCALQWEN_HOME": str(self.home), **extra}
 
-    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return localqwen(*args, env=self.env(**env))
+    def run(self, *args: str, stdin_text: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+        return localqwen(*args, stdin=stdin_text, env=self.env(**env))
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         env = {**os.environ, **self.env(HF_HUB_DOWNLOAD_TIMEOUT="120")}  # a stall must not end in a retry
@@ -333,3 +333,13 @@ def test_bad_pull_targets_are_one_line_and_exit_2(world: World, target: str, pro
     line = one_error_line(world.run("pull", target), 2)
     assert problem in line
     assert world.hub.requests == []
+
+
+def test_pulled_build_is_what_chat_and_serve_open_by_name(world: World) -> None:
+    """The whole path a person takes: plan, pull, then chat and serve by catalog name."""
+    assert world.run("pull", "tiny-test:Q6_K").returncode == 0
+    chat = world.run("chat", "tiny-test:Q6_K", "--plain", "--max-tokens", "8", stdin_text="hello\n")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.strip()
+    missing = world.run("chat", "tiny-test:Q4_K_M", stdin_text="hello\n")
+    assert "is not on disk" in one_error_line(missing, 2)

@@ -25,9 +25,14 @@ def open_engine(args: argparse.Namespace):
 
         return OpenAIBackend(args.backend, api_key=args.backend_api_key)
     from localqwen.engine.llama import LlamaEngine
+    from localqwen.launch import looks_like_file, prepare
     from localqwen.placement import Placement
 
-    return LlamaEngine(args.model, Placement(n_ctx=args.ctx))
+    if looks_like_file(args.model):
+        return LlamaEngine(args.model, Placement(n_ctx=args.ctx))
+    from localqwen.hardware import detect_hardware
+
+    return prepare(args.model, detect_hardware(), args.ctx, load_gguf=LlamaEngine)()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("chat", help="chat with a GGUF model, or a remote OpenAI-compatible server")
-    parser.add_argument("model", nargs="?", help="path to a .gguf file")
+    parser.add_argument("model", nargs="?", help="a .gguf path, or NAME[:BUILD] pulled from the catalog")
     parser.add_argument("--backend", metavar="URL", help="an OpenAI-compatible server instead, e.g. http://host:8000/v1")
     parser.add_argument("--backend-api-key", metavar="KEY", help="API key for --backend")
     parser.add_argument("--plain", action="store_true", help="line REPL on stdin/stdout (the only chat face for now)")
