@@ -146,3 +146,16 @@ def test_garbage_thrown_at_a_live_server_then_health(tiny_qwen3: Path) -> None:
             raw.close()  # a client that vanishes mid-body
             assert client.get("/health").json() == {"status": "ok"}
             assert client.post("/infill", json={"input_prefix": "a", "input_suffix": "", "n_predict": 2}).status_code == 200
+
+
+def test_a_model_without_fim_tokens_answers_infill_with_a_clear_400(tmp_path: Path) -> None:
+    from localqwen.tinymodel import TinySpec, write_tiny_gguf
+
+    chat_only = write_tiny_gguf(tmp_path / "chat-only.gguf", TinySpec(fim_tokens=False))
+    with live_server(chat_only, chat_only, n_ctx=512) as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            response = client.post("/infill", json={"input_prefix": "def f(", "input_suffix": ")"})
+            assert response.status_code == 400
+            assert "no fill-in-the-middle tokens" in response.json()["error"]["message"]
+            chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+            assert chat.status_code == 200
