@@ -64,7 +64,8 @@ class ModelsScreen(Screen[None]):
     TITLE = "Models"
     BINDINGS = [
         Binding("escape", "clear_filter", "Clear filter", id="models.clear-filter"),
-        Binding("ctrl+d", "download", "Download", id="models.download"),
+        # priority: it must win over the filter input, where Ctrl+D would delete a character
+        Binding("ctrl+d", "download", "Download", id="models.download", priority=True),
         Binding("down", "focus_table", show=False),
     ]
 
