@@ -11,6 +11,7 @@ import os
 import socket
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class BackgroundServer:
     server: uvicorn.Server
     thread: threading.Thread
     sock: socket.socket
+    on_stop: Callable[[], None] | None = None  # e.g. close an engine that lives only for this server
 
     @property
     def address(self) -> str:
@@ -93,9 +95,13 @@ class BackgroundServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        if self.on_stop is not None:
+            self.on_stop()
+            self.on_stop = None
 
 
-def serve_in_background(app: Starlette, sock: socket.socket, timeout: float = 10) -> BackgroundServer:
+def serve_in_background(app: Starlette, sock: socket.socket, timeout: float = 10,
+                        on_stop: Callable[[], None] | None = None) -> BackgroundServer:
     server = _server(app)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), name="localqwen-server", daemon=True)
     thread.start()
@@ -103,4 +109,4 @@ def serve_in_background(app: Starlette, sock: socket.socket, timeout: float = 10
         if server.started:
             break
         threading.Event().wait(0.01)
-    return BackgroundServer(server, thread, sock)
+    return BackgroundServer(server, thread, sock, on_stop)

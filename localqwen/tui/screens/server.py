@@ -1,7 +1,8 @@
 """Screen 5, Server: the FIM socket and the chat API, started and stopped from here, in this process.
 
-It serves the model loaded in the Chat screen: FIM and chat share that one engine
-(one request at a time; a completion request stops a chat answer in progress).
+It serves the model loaded in the Chat screen: chat on that engine, completions on a
+second context over the same file (as `localqwen serve` does), so a completion never
+stops a chat answer; the second context lives as long as the server.
 Starting and stopping run in a thread worker; the server's own thread logs one line
 per request on the `localqwen.server` logger, and a handler posts each line here.
 """
@@ -9,7 +10,7 @@ per request on the `localqwen.server` logger, and a handler posts each line here
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
     from localqwen.tui.app import LocalQwenApp
 
 NO_MODEL = "No model loaded: load one first (Models, F2), then serve it from here."
-SHARED = "FIM (/infill) and chat (/v1/chat/completions) share this one engine with the Chat screen."
+FIM_CTX = 8192
+SHARED = ("Chat (/v1/chat/completions) uses the Chat screen's model; completions (/infill) get a second "
+          f"context over the same file (up to {FIM_CTX} tokens), so they never stop a chat answer.")
 server_log = logging.getLogger("localqwen.server")
 
 
@@ -132,7 +135,8 @@ class ServerScreen(Screen[None]):
         text = self.query_one("#port", Input).value
         port = int(text) if text.isdigit() else DEFAULT_PORT
         vim, vscode, cont = (snippet(kind, port, self.model_name()) for _, kind in SNIPPETS)
-        self.query_one("#snippets", Static).update(f"llama.vim     {vim}\nllama.vscode  {vscode}\nContinue (config.yaml):\n{cont}")
+        # As Text: no markup ("[autocomplete]" is YAML), and the YAML keeps its indentation.
+        self.query_one("#snippets", Static).update(Text(f"llama.vim     {vim}\nllama.vscode  {vscode}\nContinue (config.yaml):\n{cont}"))
 
     @on(Button.Pressed, "#copy-vim")
     @on(Button.Pressed, "#copy-vscode")
@@ -193,13 +197,19 @@ class ServerScreen(Screen[None]):
         except LocalQwenError as exc:
             self.post_message(self.StartFailed(exc))
             return
-        host = ModelHost(loaded.engine.info.name, lambda: loaded.engine)
-        host.load()  # the engine is loaded already: this only hands it over
-        self.post_message(self.Started(serve_in_background(create_app(host, settings), sock)))
+        try:
+            fim = self.main.services.open_engine(loaded.path, replace(loaded.placement, n_ctx=min(loaded.placement.n_ctx, FIM_CTX)))
+        except LocalQwenError as exc:
+            sock.close()
+            self.post_message(self.StartFailed(exc))
+            return
+        host = ModelHost(loaded.engine.info.name, lambda: loaded.engine, lambda: fim)
+        host.load()  # both engines are loaded already: this only hands them over
+        self.post_message(self.Started(serve_in_background(create_app(host, settings), sock, on_stop=fim.close)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="server")
     def shut(self, server: BackgroundServer) -> None:
-        server.stop()  # the engine stays: it belongs to the Chat screen
+        server.stop()  # closes the completion context; the chat engine belongs to the Chat screen
         self.post_message(self.Stopped())
 
     def on_server_screen_started(self, message: Started) -> None:
