@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from localqwen.commands.args import positive_int
+from localqwen.commands.args import non_negative_int, positive_int
 from localqwen.errors import UserInputError
 
 DEFAULT_CTX = 32768
@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     key.add_argument("--api-key-file", metavar="FILE", help="read the API key from FILE")
     parser.add_argument("--ctx", type=positive_int, default=DEFAULT_CTX, help=f"chat context cap (default {DEFAULT_CTX})")
     parser.add_argument("--fim-ctx", type=positive_int, default=DEFAULT_FIM_CTX, help=f"FIM context (default {DEFAULT_FIM_CTX})")
-    parser.add_argument("--cache-reuse", type=int, default=0, metavar="N",
+    parser.add_argument("--cache-reuse", type=non_negative_int, default=0, metavar="N",
                         help="completions: after a deletion, move cached chunks of N+ tokens instead of "
                              "evaluating them again (approximate, like llama.cpp's --cache-reuse; default 0: off)")
     parser.add_argument("--log-prompts", action="store_true", help="log prompt text (off by default)")
