@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from localqwen.catalog.gguf_arch import spec_from_file
 from localqwen.catalog.loader import Catalog, load_catalog
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.engine.backend import Backend
@@ -26,18 +27,11 @@ def looks_like_file(text: str) -> bool:
     return text.endswith(".gguf") or "/" in text or text.startswith(("~", "."))
 
 
-def _file_spec(path: Path) -> ModelSpec:
-    from localqwen.catalog.gguf_arch import spec_from_header
-    from localqwen.catalog.gguf_header import read_gguf_header
-
-    return spec_from_header(read_gguf_header(path))
-
-
 def placement_for_file(path: Path, hw: Hardware, ctx: int, reserve_bytes: int = 0) -> Placement:
     """The plan's placement for a GGUF on disk (split, layers, KV type, context)."""
     from localqwen.plan import choose
 
-    choice = choose(plan_model(_file_spec(path), hw, PlanOptions(ctx=ctx, reserve_bytes=reserve_bytes)))
+    choice = choose(plan_model(spec_from_file(path), hw, PlanOptions(ctx=ctx, reserve_bytes=reserve_bytes)))
     if choice is None or choice.placement is None:
         raise UserInputError(f"{path}: does not fit this machine (see `localqwen plan {path}`)")
     return choice.placement
@@ -54,7 +48,7 @@ def second_context_bytes(text: str, hw: Hardware, ctx: int, *, same_weights: boo
     from localqwen.plan.memory import context_bytes
 
     if looks_like_file(text):
-        spec = _file_spec(Path(text).expanduser())
+        spec = spec_from_file(Path(text).expanduser())
         weights = spec.builds[0].size_bytes
     else:
         from localqwen.pull import pull_target

@@ -8,7 +8,9 @@ or by a per-layer `head_count_kv` array with zeros for recurrent layers.
 
 from __future__ import annotations
 
-from localqwen.catalog.gguf_header import GgufHeader
+from pathlib import Path
+
+from localqwen.catalog.gguf_header import GgufHeader, read_gguf_header
 from localqwen.catalog.types import ArchNumbers, Build, ModelSpec
 from localqwen.errors import ModelFileError
 
@@ -71,6 +73,11 @@ def spec_from_header(header: GgufHeader, *, repo: str = "", files: tuple[str, ..
         builds=(Build(quant, "gguf", repo, files or (header.path,), header.tensor_bytes),),
         source=header.path,
     )
+
+
+def spec_from_file(path: str | Path) -> ModelSpec:
+    """A GGUF on disk, checked and read as a one-build model spec."""
+    return spec_from_header(read_gguf_header(path))
 
 
 def _params_b(header: GgufHeader, arch: ArchNumbers) -> float:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from localqwen.catalog.gguf_arch import spec_from_header
-from localqwen.catalog.gguf_header import read_gguf_header
+from localqwen.catalog.gguf_arch import spec_from_file, spec_from_header
 from localqwen.catalog.loader import Catalog
 from localqwen.catalog.types import ModelSpec
 
@@ -23,5 +22,5 @@ def resolve_model(text: str, catalog: Catalog) -> ModelSpec:
         repo = "/".join(parts[:2]) if text.startswith("hf:") else ""
         return spec_from_header(header, repo=repo, files=("/".join(parts[2:]),) if repo else ())
     if looks_like_path(text) and not text.startswith("hf:"):
-        return spec_from_header(read_gguf_header(Path(text)))
+        return spec_from_file(Path(text))
     return catalog.find(text)

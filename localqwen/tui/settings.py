@@ -93,10 +93,9 @@ def _load_catalog() -> Catalog:
 
 
 def _read_local(path: Path) -> ModelSpec:
-    from localqwen.catalog.gguf_arch import spec_from_header
-    from localqwen.catalog.gguf_header import read_gguf_header
+    from localqwen.catalog.gguf_arch import spec_from_file
 
-    return spec_from_header(read_gguf_header(path))
+    return spec_from_file(path)
 
 
 def not_downloaded(_model: ModelSpec, _build: Build) -> Path | None:
