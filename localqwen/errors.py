@@ -1,7 +1,8 @@
-"""One error family, so every face (CLI, TUI, server) can show a person one clear line.
+"""The base of one error family, so every face (CLI, TUI, server) can show a person one clear line.
 
 Each error carries a short `title` for a UI, the `message` (what is wrong, naming the
-thing), and an optional `fix` (what to do about it).
+thing), and an optional `fix` (what to do about it). The errors themselves live with
+their area: `catalog/errors.py`, `engine/errors.py`, `pull/errors.py`.
 """
 
 from __future__ import annotations
@@ -29,26 +30,11 @@ class UserInputError(LocalQwenError):
     exit_code = 2
 
 
-class ModelFileError(UserInputError):
-    """The model file is missing, a directory, not a GGUF or damaged."""
+def __getattr__(name: str) -> type:
+    """`catalog/gguf_header.py` and `catalog/remote.py` (being rewritten for issue 11) still
+    import `ModelFileError` from here; drop this once they import it from `catalog.errors`."""
+    if name == "ModelFileError":
+        from localqwen.catalog.errors import ModelFileError
 
-    title = "Model file"
-
-
-class ModelLoadError(LocalQwenError):
-    """llama.cpp refused a file that looked like a valid GGUF."""
-
-    title = "Model load failed"
-    exit_code = 2
-
-
-class PromptTooLongError(UserInputError):
-    """The prompt cannot fit the loaded context, even after trimming."""
-
-    title = "Prompt too long"
-
-
-class FimUnsupportedError(UserInputError):
-    """The model's vocabulary has no fill-in-the-middle tokens."""
-
-    title = "No FIM support"
+        return ModelFileError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ from localqwen.engine.vllm import VLLM_INSTALL, VllmMissingError, launch_for, vl
 from localqwen.errors import UserInputError
 from localqwen.hardware.types import Hardware
 from localqwen.paths import home
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.plan import PlanOptions, plan_model
 from localqwen.plan.types import Candidate
 

@@ -45,7 +45,7 @@ def tiny_opens_think(models_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def engine(tiny_qwen3: Path):
     from localqwen.engine.llama import LlamaEngine
-    from localqwen.placement import Placement
+    from localqwen.plan.placement import Placement
 
     with LlamaEngine(tiny_qwen3, Placement(n_ctx=1024, n_threads=2)) as loaded:
         yield loaded

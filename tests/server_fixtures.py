@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from localqwen.engine.llama import LlamaEngine
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.server.app import create_app
 from localqwen.server.host import ModelHost
 from localqwen.server.run import BackgroundServer, open_socket, serve_in_background

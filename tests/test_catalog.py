@@ -6,7 +6,7 @@ from localqwen.catalog.gguf_arch import arch_from_header, spec_from_header
 from localqwen.catalog.gguf_header import read_gguf_header
 from localqwen.catalog.loader import CatalogError, UnknownModelError, load_catalog
 from localqwen.catalog.remote import RemoteError, hf_url, read_remote_header
-from localqwen.errors import ModelFileError
+from localqwen.catalog.errors import ModelFileError
 from tests.range_server import ServedFiles, serve
 
 

@@ -3,10 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from localqwen.engine.llama import LlamaEngine
+from localqwen.engine.llama import LlamaEngine, llama_kwargs
 from localqwen.engine.types import GREEDY, ChatMessage
-from localqwen.errors import ModelFileError, PromptTooLongError
-from localqwen.placement import Placement
+from localqwen.catalog.errors import ModelFileError
+from localqwen.engine.errors import PromptTooLongError
+from localqwen.plan.placement import Placement
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -178,3 +179,14 @@ def test_truncated_gguf_is_refused_before_llama_cpp(tmp_path: Path, tiny_qwen3: 
     cut.write_bytes(tiny_qwen3.read_bytes()[: tiny_qwen3.stat().st_size // 2])
     with pytest.raises(ModelFileError, match="truncated"):
         LlamaEngine(cut)
+
+
+def test_the_micro_batch_is_one_number_for_the_plan_and_the_engine() -> None:
+    """The compute buffer the plan charges is sized for the micro-batch the engine loads with."""
+    from localqwen.plan import memory
+
+    assert llama_kwargs(Placement())["n_ubatch"] == Placement().n_ubatch == memory.N_UBATCH
+    assert llama_kwargs(Placement(n_ubatch=256))["n_ubatch"] == 256
+    assert llama_kwargs(Placement(n_batch=128))["n_ubatch"] == 128  # llama.cpp never takes more than n_batch
+    with pytest.raises(ValueError, match="n_ubatch"):
+        Placement(n_ubatch=0)

@@ -5,8 +5,8 @@ import pytest
 from localqwen.engine.fim import build_fim_prompt
 from localqwen.engine.llama import LlamaEngine
 from localqwen.engine.types import ExtraChunk
-from localqwen.errors import FimUnsupportedError, PromptTooLongError
-from localqwen.placement import Placement
+from localqwen.engine.errors import FimUnsupportedError, PromptTooLongError
+from localqwen.plan.placement import Placement
 from localqwen.tinymodel import TinySpec, write_tiny_gguf
 
 PREFIX = "def add(a, b):\n    return "

@@ -12,7 +12,7 @@ def test_core_modules_do_not_pull_in_textual() -> None:
     code = (
         "import sys\n"
         "import localqwen.cli, localqwen.doctor, localqwen.engine.llama, localqwen.catalog.gguf_header, "
-        "localqwen.hardware, localqwen.plan, localqwen.repl\n"
+        "localqwen.hardware, localqwen.plan, localqwen.commands.repl\n"
         "assert 'textual' not in sys.modules, 'textual imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,7 +5,7 @@ import pytest
 from localqwen.engine.kv_reuse import ShiftPlan, plan_shift
 from localqwen.engine.llama import LlamaEngine
 from localqwen.engine.types import GREEDY
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 
 SUFFIX = list(range(1000, 1100))
 

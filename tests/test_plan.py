@@ -9,7 +9,7 @@ from localqwen.catalog.gguf_header import read_gguf_header
 from localqwen.catalog.loader import load_catalog
 from localqwen.engine.memory_probe import measure_memory
 from localqwen.hardware import load_profile
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.plan import PlanOptions, choose, plan_all, plan_model
 from localqwen.plan.memory import kv_bytes
 

@@ -75,7 +75,7 @@ def test_health_says_loading_until_the_model_is_in(tiny_qwen3: Path) -> None:
     def slow_load():
         release.wait(30)
         from localqwen.engine.llama import LlamaEngine
-        from localqwen.placement import Placement
+        from localqwen.plan.placement import Placement
         return LlamaEngine(tiny_qwen3, Placement(n_ctx=256, n_threads=1))
 
     host = ModelHost("tiny", slow_load)

@@ -21,7 +21,7 @@ from localqwen.catalog.types import Build, ModelSpec
 from localqwen.doctor.report import Check, DoctorReport
 from localqwen.hardware import load_profile
 from localqwen.hardware.types import Hardware
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.tui.settings import Services, default_services, not_downloaded
 
 FIXED_DOCTOR = DoctorReport(

@@ -12,9 +12,9 @@ import pytest
 from localqwen.catalog.loader import load_catalog
 from localqwen.engine.llama import LlamaEngine
 from localqwen.engine.types import ChatMessage, Delta
-from localqwen.errors import PromptTooLongError
+from localqwen.engine.errors import PromptTooLongError
 from localqwen.hardware import load_profile
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.plan import PlanOptions
 from localqwen.tui.conversation import last_code_block, open_reply, stream_reply, thinking_for
 from localqwen.tui.history import Conversation, HistoryStore, Turn, slug

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from localqwen.catalog.gguf_header import GgufHeader, read_gguf_header
 from localqwen.catalog.types import ArchNumbers, Build, ModelSpec
-from localqwen.errors import ModelFileError
+from localqwen.catalog.errors import ModelFileError
 
 FILE_TYPES = {0: "F32", 1: "F16", 7: "Q8_0", 15: "Q4_K_M", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
 

@@ -13,16 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localqwen.catalog.types import ArchNumbers, Build, ModelSpec, SamplingPreset
-from localqwen.errors import UserInputError
+from localqwen.catalog.errors import CatalogError, UnknownModelError
 from localqwen.paths import home, profiles_dir
-
-
-class CatalogError(UserInputError):
-    title = "Model catalog"
-
-
-class UnknownModelError(UserInputError):
-    title = "Unknown model"
 
 
 def _need(table: dict, key: str, kind: type | tuple[type, ...], where: str) -> object:

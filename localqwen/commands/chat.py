@@ -26,7 +26,7 @@ def open_engine(args: argparse.Namespace):
         return OpenAIBackend(args.backend, api_key=args.backend_api_key)
     from localqwen.engine.llama import LlamaEngine
     from localqwen.launch import looks_like_file, prepare
-    from localqwen.placement import Placement
+    from localqwen.plan.placement import Placement
 
     if looks_like_file(args.model):
         return LlamaEngine(args.model, Placement(n_ctx=args.ctx))
@@ -36,7 +36,7 @@ def open_engine(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from localqwen.repl import ReplOptions, run_repl
+    from localqwen.commands.repl import ReplOptions, run_repl
 
     engine = open_engine(args)
     options = ReplOptions(

@@ -16,7 +16,7 @@ def hardware_from(spec: str | None):
 
 def run_detect(args: argparse.Namespace) -> int:
     from localqwen.plan.report import hardware_json
-    from localqwen.tables import hardware_table, print_table
+    from localqwen.commands.tables import hardware_table, print_table
 
     hw = hardware_from(args.hardware)
     if args.json:
@@ -33,7 +33,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from localqwen.catalog.resolve import resolve_model
     from localqwen.plan import PlanOptions, choose, plan_all, plan_model
     from localqwen.plan.report import plan_json
-    from localqwen.tables import plan_table, print_table
+    from localqwen.commands.tables import plan_table, print_table
 
     hw = hardware_from(args.hardware)
     options = PlanOptions(ctx=args.ctx, split_mode=args.split)

@@ -114,7 +114,7 @@ def _child() -> int:
     _emit("backend", **build_info())
     from localqwen.engine.llama import LlamaEngine
     from localqwen.engine.types import GREEDY
-    from localqwen.placement import Placement
+    from localqwen.plan.placement import Placement
     from localqwen.tinymodel import write_tiny_gguf
 
     with tempfile.TemporaryDirectory(prefix="localqwen-canary-") as tmp:

@@ -16,13 +16,9 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from localqwen.engine.types import ChatMessage
-from localqwen.errors import LocalQwenError
+from localqwen.engine.errors import ChatTemplateError
 
 _SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)\b")
-
-
-class ChatTemplateError(LocalQwenError):
-    title = "Chat template"
 
 
 def _raise(message: str) -> None:

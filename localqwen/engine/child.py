@@ -17,11 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from localqwen.errors import LocalQwenError
-
-
-class ChildError(LocalQwenError):
-    title = "Runtime process"
+from localqwen.engine.errors import ChildError
 
 
 @dataclass

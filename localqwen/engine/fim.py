@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from localqwen.engine.types import ExtraChunk, FimTokens
-from localqwen.errors import PromptTooLongError
+from localqwen.engine.errors import PromptTooLongError
 
 FIM_TEXTS = {
     "prefix": "<|fim_prefix|>",

@@ -23,8 +23,8 @@ from localqwen.engine.stops import StopMatcher
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
 from localqwen.engine.types import ChatMessage, Delta, ExtraChunk, ModelInfo, Sampling
-from localqwen.errors import FimUnsupportedError, ModelLoadError, PromptTooLongError
-from localqwen.placement import Placement
+from localqwen.engine.errors import FimUnsupportedError, ModelLoadError, PromptTooLongError
+from localqwen.plan.placement import Placement
 
 SPLIT_MODE_IDS = {
     "none": llama_cpp.LLAMA_SPLIT_MODE_NONE,
@@ -46,7 +46,7 @@ def llama_kwargs(placement: Placement) -> dict[str, object]:
         "tensor_split": list(placement.tensor_split) or None,
         "n_ctx": placement.n_ctx,
         "n_batch": placement.n_batch,
-        "n_ubatch": min(placement.n_batch, 512),
+        "n_ubatch": min(placement.n_batch, placement.n_ubatch),
         "type_k": KV_TYPE_IDS[placement.type_k],
         "type_v": KV_TYPE_IDS[placement.type_v],
         "flash_attn": placement.flash_attn,

@@ -13,8 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from localqwen.errors import ModelLoadError
-from localqwen.placement import Placement
+from localqwen.engine.errors import ModelLoadError
+from localqwen.plan.placement import Placement
 
 MIB = 1024**2
 _PATTERNS = {
@@ -43,7 +43,7 @@ def measure_memory(path: str | Path, placement: Placement, timeout: float = 300)
     code = (
         "import json, sys\n"
         "from localqwen.engine.llama import llama_kwargs\n"
-        "from localqwen.placement import Placement\n"
+        "from localqwen.plan.placement import Placement\n"
         "import llama_cpp\n"
         "a = json.loads(sys.argv[1])\n"
         "p = Placement(n_ctx=a['n_ctx'], n_gpu_layers=a['n_gpu_layers'], flash_attn=a['flash_attn'], "

@@ -21,15 +21,10 @@ from localqwen.engine.sampling import QWEN_PRESETS, Presets
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
 from localqwen.engine.types import ChatMessage, Delta, ExtraChunk, FimTokens, ModelInfo, Sampling
-from localqwen.errors import LocalQwenError
+from localqwen.engine.errors import BackendError
 
 UNKNOWN_CTX = 32768  # when the server does not say (vLLM and localqwen report max_model_len)
 TEXT_FIM = FimTokens(prefix=-1, suffix=-1, middle=-1, source="vocab")  # markers sent as text
-
-
-class BackendError(LocalQwenError):
-    title = "Remote backend"
-    exit_code = 2
 
 
 class OpenAIBackend:

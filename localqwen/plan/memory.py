@@ -19,12 +19,12 @@ Numbers used, and why:
 from __future__ import annotations
 
 from localqwen.catalog.types import ArchNumbers, Build
+from localqwen.plan.placement import N_UBATCH
 
 MIB = 1024**2
 GIB = 1024**3
 GPU_OVERHEAD_BYTES = 512 * MIB
 HOST_RESERVE_BYTES = 2 * GIB  # left to the OS and other programs when planning RAM
-N_UBATCH = 512
 KV_BYTES_PER_ELEMENT: dict[str, float] = {
     "f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q5_1": 24 / 32,
     "q5_0": 22 / 32, "q4_1": 20 / 32, "q4_0": 18 / 32, "iq4_nl": 18 / 32,

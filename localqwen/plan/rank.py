@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.plan.fit import Fit, fit_layer, fit_partial, fit_ram, fit_row, fit_single, fit_vllm
 from localqwen.plan.speed import estimate_tok_s
 from localqwen.plan.types import VERDICT_ORDER, Candidate

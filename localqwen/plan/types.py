@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from localqwen.catalog.types import Build, ModelSpec
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 
 Verdict = Literal["fits", "partial", "needs_vllm", "too_big"]
 VERDICT_ORDER: dict[str, int] = {"fits": 0, "needs_vllm": 1, "partial": 2, "too_big": 3}

@@ -20,10 +20,12 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from localqwen.errors import LocalQwenError, ModelFileError, ModelLoadError
+from localqwen.catalog.errors import ModelFileError
+from localqwen.engine.errors import ModelLoadError
+from localqwen.errors import LocalQwenError
 from localqwen.hardware.types import Hardware
 from localqwen.paths import home
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.tui.assets import stylesheets
 from localqwen.tui.history import HistoryStore
 from localqwen.tui.messages import (

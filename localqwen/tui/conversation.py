@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from localqwen.engine.backend import Backend
 from localqwen.engine.stream import Stream
 from localqwen.engine.types import ChatMessage, GenerationStats
-from localqwen.errors import PromptTooLongError
+from localqwen.engine.errors import PromptTooLongError
 from localqwen.tui.history import Turn
 
 SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)\b")

@@ -11,7 +11,7 @@ from textual.message import Message
 from localqwen.engine.backend import Backend
 from localqwen.errors import LocalQwenError
 from localqwen.hardware.types import Hardware
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.tui.rows import PlanTable
 
 if TYPE_CHECKING:

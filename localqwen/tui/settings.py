@@ -18,7 +18,7 @@ from localqwen.catalog.loader import Catalog
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.engine.backend import Backend
 from localqwen.hardware.types import Hardware
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 
 if TYPE_CHECKING:  # the doctor module probes the machine (psutil) when imported
     from localqwen.doctor.report import DoctorReport

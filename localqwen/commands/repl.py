@@ -12,7 +12,7 @@ from typing import TextIO
 
 from localqwen.engine.backend import Backend
 from localqwen.engine.types import ChatMessage
-from localqwen.errors import PromptTooLongError
+from localqwen.engine.errors import PromptTooLongError
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"
 HELP = "commands: /exit  /reset  (add /think or /no_think to a message to switch thinking)"
