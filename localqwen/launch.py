@@ -1,100 +1,243 @@
-"""Open what a person named for chat or serve: a .gguf path, a pulled catalog build, or an AWQ build on vLLM.
+"""Open what a person named: a .gguf path, a catalog NAME[:BUILD] or an OpenAI-compatible backend URL.
 
-Shared by the CLI and the TUI, so "which file, which runtime, which placement" is
-decided in one place: the plan for this machine.
+The one way in for every face (`chat`, `serve`, the TUI and its Server screen): the
+name becomes a planned placement for this machine (with room kept for the server's
+completion context when serving) and loaders that start the backends. Deciding
+happens now, so a person's mistake is an error now; loading happens when asked, as
+it takes a while. A person who changes placement rules touches `plan` and this
+module only.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from localqwen.catalog.gguf_arch import spec_from_file
+from localqwen.catalog.errors import ModelFileError
 from localqwen.catalog.loader import Catalog, load_catalog
+from localqwen.catalog.resolve import looks_like_path
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.engine.backend import Backend
-from localqwen.engine.vllm import VLLM_INSTALL, VllmMissingError, launch_for, vllm_ready
+from localqwen.engine.errors import VllmMissingError
+from localqwen.engine.vllm import VLLM_INSTALL, launch_for, vllm_ready
 from localqwen.errors import UserInputError
 from localqwen.hardware.types import Hardware
 from localqwen.paths import home
-from localqwen.plan.placement import Placement
 from localqwen.plan import PlanOptions, plan_model
+from localqwen.plan.placement import Placement
 from localqwen.plan.types import Candidate
 
+DEFAULT_FIM_CTX = 8192
 
-def looks_like_file(text: str) -> bool:
-    return text.endswith(".gguf") or "/" in text or text.startswith(("~", "."))
-
-
-def placement_for_file(path: Path, hw: Hardware, ctx: int, reserve_bytes: int = 0) -> Placement:
-    """The plan's placement for a GGUF on disk (split, layers, KV type, context)."""
-    from localqwen.plan import choose
-
-    choice = choose(plan_model(spec_from_file(path), hw, PlanOptions(ctx=ctx, reserve_bytes=reserve_bytes)))
-    if choice is None or choice.placement is None:
-        raise UserInputError(f"{path}: does not fit this machine (see `localqwen plan {path}`)")
-    return choice.placement
+LoadGguf = Callable[[Path, Placement, int], Backend]
+"""Load a GGUF file with a placement; the int is `cache_reuse` (0: off)."""
+Locate = Callable[[ModelSpec, Build], "Path | None"]
+"""The file of a pulled catalog build, or None where it is not on disk."""
 
 
-def _candidate(model: ModelSpec, build: Build, hw: Hardware, ctx: int, reserve_bytes: int = 0) -> Candidate:
-    options = PlanOptions(ctx=ctx, reserve_bytes=reserve_bytes)
-    return next(c for c in plan_model(model, hw, options) if c.build is build)
+@dataclass(frozen=True)
+class LaunchOptions:
+    """How to open a model; every face fills in the same fields."""
+
+    ctx: int = 4096
+    """Upper bound on the chat context, in tokens (the plan may give less)."""
+    serving: bool = False
+    """Also decide the server's completion (FIM) side, and keep room for it in the chat plan."""
+    fim_model: str | None = None
+    """A separate model for completions; None: a second context over the chat model's file."""
+    fim_ctx: int = DEFAULT_FIM_CTX
+    """Context of the completion side (at most `ctx`)."""
+    cache_reuse: int = 0
+    """Completions: after a deletion, move cached chunks of N+ tokens (0: off)."""
+    threads: int | None = None
+    """CPU threads for llama.cpp; None: its own choice."""
+    api_key: str | None = None
+    """Bearer key for a backend URL."""
 
 
-def second_context_bytes(text: str, hw: Hardware, ctx: int, *, same_weights: bool, catalog: Catalog | None = None) -> int:
-    """What the server's FIM side needs beside the chat model: a second context over the
+@dataclass(frozen=True)
+class Side:
+    """One backend, decided: what it is, where it runs, and how to start it."""
+
+    label: str
+    load: Callable[[], Backend]
+    placement: Placement | None = None
+    """None for a backend URL or vLLM (the runtime places it)."""
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What `open_model` decided: the chat side and, when serving, the completion side."""
+
+    name: str
+    """What the server calls the model (`/v1/models`)."""
+    chat: Side
+    fim: Side | None = None
+    """None: completions share the chat backend (a URL or vLLM), which cancels per stream."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A named model, resolved but not planned."""
+
+    kind: str  # "url", "gguf" or "awq"
+    text: str
+    model: ModelSpec | None = None
+    build: Build | None = None
+    path: Path | None = None
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def llama_engine(path: Path, placement: Placement, cache_reuse: int = 0) -> Backend:
+    from localqwen.engine.llama import LlamaEngine
+
+    return LlamaEngine(path, placement, reuse_shifted_chunks=cache_reuse)
+
+
+def open_model(
+    what: str,
+    options: LaunchOptions,
+    hardware: Callable[[], Hardware],
+    *,
+    catalog: Catalog | None = None,
+    load_gguf: LoadGguf = llama_engine,
+    locate: Locate | None = None,
+) -> Opening:
+    """The one way to open a model. `hardware()` is asked only where a plan is needed.
+
+    `what` is a .gguf path, NAME[:BUILD] from the catalog (without BUILD: the plan's
+    choice; GGUF builds must have been pulled, AWQ builds start vLLM), or a backend URL.
+    """
+    cat, hardware = _Catalog(catalog), _once(hardware)
+    chat = _resolve(what, cat, hardware, locate)
+    fim: _Target | None = None
+    if options.serving:
+        fim = _resolve(options.fim_model, cat, hardware, locate) if options.fim_model else chat
+        if fim.kind != "gguf" and not options.fim_model:
+            fim = None  # one remote or vLLM backend serves both: no second context to plan
+    fim_ctx = min(options.fim_ctx, options.ctx)
+    reserve = _second_context_bytes(fim, fim_ctx, same_file=fim is chat) if fim is not None else 0
+    chat_side = _side(chat, options, options.ctx, hardware, load_gguf, reserve=reserve, cache_reuse=0)
+    fim_side = None
+    if fim is not None:
+        fim_side = _side(fim, options, fim_ctx, hardware, load_gguf, reserve=0, cache_reuse=options.cache_reuse)
+    return Opening(_name(chat), chat_side, fim_side)
+
+
+def _once(hardware: Callable[[], Hardware]) -> Callable[[], Hardware]:
+    """Look at the machine at most once per opening (detection asks NVML)."""
+    seen: list[Hardware] = []
+
+    def ask() -> Hardware:
+        if not seen:
+            seen.append(hardware())
+        return seen[0]
+
+    return ask
+
+
+class _Catalog:
+    """The catalog, read once and only where a name needs it."""
+
+    def __init__(self, catalog: Catalog | None) -> None:
+        self._catalog = catalog
+
+    def get(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = load_catalog()
+        return self._catalog
+
+
+def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], locate: Locate | None) -> _Target:
+    if is_url(text):
+        return _Target("url", text)
+    if looks_like_path(text):
+        from localqwen.catalog.gguf_arch import spec_from_file
+
+        model = spec_from_file(Path(text).expanduser())  # a missing or broken file: one line
+        return _Target("gguf", text, model, model.builds[0], Path(model.source))
+    from localqwen.pull import pull_target
+
+    model, build = pull_target(text, catalog.get(), hardware)
+    label = f"{model.id}:{build.quant}"
+    if build.format == "awq":
+        return _Target("awq", label, model, build)
+    return _Target("gguf", label, model, build, _pulled_file(model, build, catalog.get(), locate))
+
+
+def _pulled_file(model: ModelSpec, build: Build, catalog: Catalog, locate: Locate | None) -> Path:
+    if locate is None:
+        from localqwen.pull import find_local
+
+        return find_local(f"{model.id}:{build.quant}", catalog).path
+    path = locate(model, build)
+    if path is None:
+        raise UserInputError(f"{model.id}:{build.quant} is not downloaded", fix=f"localqwen pull {model.id}:{build.quant}")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: the file is no longer on disk", fix="download it again, or pick another model")
+    return path
+
+
+def _name(target: _Target) -> str:
+    if target.kind == "url":
+        return "localqwen"
+    if target.path is not None and looks_like_path(target.text):
+        return target.path.stem
+    return target.text.split(":")[0]
+
+
+def _second_context_bytes(fim: _Target, ctx: int, *, same_file: bool) -> int:
+    """What the completion side needs beside the chat model: a second context over the
     same weights, or a separate model with its context. The chat plan keeps it free."""
     from localqwen.plan.memory import context_bytes
 
-    if looks_like_file(text):
-        spec = spec_from_file(Path(text).expanduser())
-        weights = spec.builds[0].size_bytes
-    else:
-        from localqwen.pull import pull_target
+    if fim.kind != "gguf" or fim.model is None or fim.build is None:
+        return 0  # a URL runs elsewhere; vLLM sizes itself
+    weights = 0 if same_file else fim.build.size_bytes
+    return context_bytes(fim.model.arch, min(ctx, fim.model.context)) + weights
 
-        spec, build = pull_target(text, catalog or load_catalog(), lambda: hw)
-        weights = build.size_bytes
-    return context_bytes(spec.arch, min(ctx, spec.context)) + (0 if same_weights else weights)
+
+def _side(target: _Target, options: LaunchOptions, ctx: int, hardware: Callable[[], Hardware], load_gguf: LoadGguf,
+          *, reserve: int, cache_reuse: int) -> Side:
+    if target.kind == "url":
+        url, key = target.text, options.api_key
+        return Side(url, lambda: _open_url(url, key))
+    assert target.model is not None and target.build is not None
+    hw = hardware()
+    candidate = _candidate(target.model, target.build, hw, ctx, reserve)
+    if target.kind == "awq":
+        _check_vllm(target.model, candidate, hw, ctx)
+        return Side(target.text, lambda: _start_vllm(candidate))
+    if candidate.placement is None:
+        raise UserInputError(f"{target.text}: does not fit {hw.name}", fix=f"see `localqwen plan {target.text}`")
+    placement = candidate.placement
+    if options.threads is not None:
+        placement = replace(placement, n_threads=options.threads)
+    path = target.path
+    assert path is not None
+    return Side(target.text, lambda: load_gguf(path, placement, cache_reuse), placement, path)
+
+
+def _candidate(model: ModelSpec, build: Build, hw: Hardware, ctx: int, reserve: int) -> Candidate:
+    options = PlanOptions(ctx=ctx, reserve_bytes=reserve)
+    return next(c for c in plan_model(model, hw, options) if c.build is build)
+
+
+def _open_url(url: str, api_key: str | None) -> Backend:
+    from localqwen.engine.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(url, api_key=api_key)
 
 
 def _best_gguf(model: ModelSpec, hw: Hardware, ctx: int) -> Candidate | None:
     return next((c for c in plan_model(model, hw, PlanOptions(ctx=ctx))
                  if c.build.format == "gguf" and c.verdict != "too_big"), None)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def prepare(text: str, hw: Hardware, ctx: int, *, load_gguf: Callable[[Path, Placement], Backend],
-            catalog: Catalog | None = None, reserve_bytes: int = 0) -> Callable[[], Backend]:
-    """Decide now (a person's mistake is an error now), load later (it takes a while).
-
-    `text` is a .gguf path, or NAME[:BUILD] from the catalog (without BUILD: the plan's
-    choice for `hw`); GGUF builds must have been pulled; AWQ builds start vLLM.
-    """
-    if looks_like_file(text):
-        from localqwen.catalog.gguf_header import read_gguf_header
-
-        path = Path(read_gguf_header(Path(text).expanduser()).path)
-        placement = placement_for_file(path, hw, ctx, reserve_bytes)
-        return lambda: load_gguf(path, placement)
-    from localqwen.pull import find_local, pull_target
-
-    catalog = catalog or load_catalog()
-    model, build = pull_target(text, catalog, lambda: hw)
-    candidate = _candidate(model, build, hw, ctx, reserve_bytes)
-    if build.format == "awq":
-        _check_vllm(model, candidate, hw, ctx)
-        return lambda: _start_vllm(candidate)
-    if candidate.placement is None:
-        raise UserInputError(f"{model.id}:{build.quant} does not fit {hw.name}", fix=f"see `localqwen plan {model.id}`")
-    local = find_local(f"{model.id}:{build.quant}", catalog)
-    placement = candidate.placement
-    return lambda: load_gguf(local.path, placement)
 
 
 def _check_vllm(model: ModelSpec, candidate: Candidate, hw: Hardware, ctx: int) -> None:
@@ -104,6 +247,12 @@ def _check_vllm(model: ModelSpec, candidate: Candidate, hw: Hardware, ctx: int) 
         instead = f"; or run the best GGUF build here: {model.id}:{best.build.quant} ({best.verdict})" if best else ""
         why = missing or f"it does not fit {hw.name}"
         raise VllmMissingError(f"{model.name} {candidate.build.quant} runs on vLLM: {why}", fix=VLLM_INSTALL + instead)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _start_vllm(candidate: Candidate) -> Backend:

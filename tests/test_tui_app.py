@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Select
 
+from localqwen.hardware import load_profile
 from localqwen.tui.app import LocalQwenApp, make_app
 from localqwen.tui.history import Conversation, HistoryStore, Turn
 from localqwen.tui.screens.build_detail import BuildDetailScreen
@@ -96,6 +97,8 @@ async def test_model_opened_from_the_command_line_streams_thinking(tiny_opens_th
     app = make_app(TuiSettings(model=tiny_opens_think, data_dir=tmp_path, cursor_blink=False, max_tokens=24), pinned_services())
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        placement = app.loaded.placement  # planned through launch for this (CPU-only) machine, not a bare Placement
+        assert placement.n_gpu_layers == 0 and placement.flash_attn and app.loaded.fim is not None
         await pilot.press(*"why is the sky blue", "enter")
         screen = chat(app)
         await wait_for(pilot, lambda: not screen.generating and screen.conversation.turns[-1].role == "assistant", "the answer")
@@ -296,3 +299,19 @@ async def test_thinking_folds_away_once_the_answer_starts() -> None:
         assert box.collapsed
         assert turn.query_one(".answer-text", Markdown).source == "The **answer** is 42."
         assert turn.query_one(".thinking-text", Markdown).source == "Let me *think*."
+
+
+async def test_an_awq_build_opens_through_launch_and_says_what_vllm_needs(tmp_path: Path) -> None:
+    """The TUI starts vLLM as the CLI does; here vLLM is not installed, so the notice says how to get it."""
+    gpu_box = replace(fixed_machine(), gpus=load_profile("rtx4080-16g").gpus, gpu_offload=True)
+    services = replace(pinned_services(doctor=None), detect=lambda: gpu_box,
+                       build_info=lambda: {"llama_cpp_version": "0.3.36", "gpu_offload": True})
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False), services)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await open_models_row(pilot, "3.6-27b awq")
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: "runs on vLLM" in notices(app), "the notice")
+        assert "vLLM is not installed" in notices(app) and "pip install" in notices(app)
+        assert "cannot start yet" not in notices(app)
+        assert app.loaded is None and not app.loading and app.is_running

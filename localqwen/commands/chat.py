@@ -17,22 +17,14 @@ def _read_stdin_line(_prompt: str) -> str:
 
 
 def open_engine(args: argparse.Namespace):
-    """The model to talk to: a local GGUF in llama.cpp, or a remote OpenAI-compatible server."""
+    """The model to talk to, opened through `launch` (planned for this machine), or a remote server."""
     if bool(args.model) == bool(args.backend):
         raise UserInputError("give either a model file or --backend URL")
-    if args.backend:
-        from localqwen.engine.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(args.backend, api_key=args.backend_api_key)
-    from localqwen.engine.llama import LlamaEngine
-    from localqwen.launch import looks_like_file, prepare
-    from localqwen.plan.placement import Placement
-
-    if looks_like_file(args.model):
-        return LlamaEngine(args.model, Placement(n_ctx=args.ctx))
     from localqwen.hardware import detect_hardware
+    from localqwen.launch import LaunchOptions, open_model
 
-    return prepare(args.model, detect_hardware(), args.ctx, load_gguf=LlamaEngine)()
+    options = LaunchOptions(ctx=args.ctx, api_key=args.backend_api_key)
+    return open_model(args.backend or args.model, options, detect_hardware).chat.load()
 
 
 def run(args: argparse.Namespace) -> int:

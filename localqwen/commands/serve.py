@@ -9,9 +9,9 @@ from pathlib import Path
 
 from localqwen.commands.args import non_negative_int, positive_int
 from localqwen.errors import UserInputError
+from localqwen.launch import DEFAULT_FIM_CTX
 
 DEFAULT_CTX = 32768
-DEFAULT_FIM_CTX = 8192
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
@@ -28,28 +28,19 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 
 def _host(args: argparse.Namespace):
-    """What the server will run: local GGUFs (chat + FIM contexts) or a remote backend."""
-    from localqwen.engine.llama import LlamaEngine
+    """What the server will run, opened through `launch`: chat and, beside it, the completion side."""
+    from localqwen.hardware import detect_hardware
+    from localqwen.launch import LaunchOptions, open_model
     from localqwen.server.host import ModelHost
 
     if bool(args.model) == bool(args.backend):
         raise UserInputError("give either a model file or --backend URL")
-    if args.backend:
-        from localqwen.engine.openai_backend import OpenAIBackend
-
-        return ModelHost("localqwen", lambda: OpenAIBackend(args.backend, api_key=args.backend_api_key)), args.backend
-    from localqwen.hardware import detect_hardware
-    from localqwen.launch import looks_like_file, prepare, second_context_bytes
-
-    hw = detect_hardware()
-    fim_name = args.fim_model or args.model
-    fim_ctx = min(args.fim_ctx, args.ctx)
-    reserve = second_context_bytes(fim_name, hw, fim_ctx, same_weights=not args.fim_model)
-    load_chat = prepare(args.model, hw, args.ctx, load_gguf=LlamaEngine, reserve_bytes=reserve)
-    load_fim = prepare(fim_name, hw, fim_ctx,
-                       load_gguf=lambda path, placement: LlamaEngine(path, placement, reuse_shifted_chunks=args.cache_reuse))
-    name = Path(args.model).stem if looks_like_file(args.model) else args.model.split(":")[0]
-    return ModelHost(name, load_chat, load_fim), f"{args.model} (chat) and {fim_name} (FIM)"
+    options = LaunchOptions(ctx=args.ctx, serving=True, fim_model=args.fim_model, fim_ctx=args.fim_ctx,
+                            cache_reuse=args.cache_reuse, api_key=args.backend_api_key)
+    opening = open_model(args.backend or args.model, options, detect_hardware)
+    fim = opening.fim
+    what = opening.chat.label if fim is None else f"{opening.chat.label} (chat) and {fim.label} (FIM)"
+    return ModelHost(opening.name, opening.chat.load, fim.load if fim else None), what
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -25,7 +24,6 @@ from localqwen.engine.errors import ModelLoadError
 from localqwen.errors import LocalQwenError
 from localqwen.hardware.types import Hardware
 from localqwen.paths import home
-from localqwen.plan.placement import Placement
 from localqwen.tui.assets import stylesheets
 from localqwen.tui.history import HistoryStore
 from localqwen.tui.messages import (
@@ -93,7 +91,7 @@ class LocalQwenApp(App[int]):
         if self.services.doctor is not None:
             self.run_doctor()
         if self.settings.model is not None:
-            self.open_model(self.settings.model, Placement(n_ctx=self.settings.ctx), self.settings.model.stem)
+            self.open_model(str(self.settings.model), self.settings.ctx, self.settings.model.stem)
 
     def on_unmount(self) -> None:
         if self.server is not None:
@@ -210,25 +208,25 @@ class LocalQwenApp(App[int]):
     # --- loading a model -------------------------------------------------------------
 
     def load_planned(self, request: LoadRequest) -> None:
-        """Load a build from the models table, or say why not."""
+        """Load a build from the models table (through `launch`, vLLM included), or say why not."""
         row, c, hw = request.row, request.candidate, self.hardware
         label = f"{row.label} {c.build.quant}"
         if c.placement is None:
             self.notify(f"{label} does not fit: {c.note}", severity="error")
-        elif c.build.runtime != "llama.cpp":
-            self.notify(f"{label} runs on vLLM, which localqwen cannot start yet.", severity="warning")
         elif hw is None or hw.source == "profile":
             name = hw.name if hw else "another machine"
             self.notify(
                 f"This plan is for the hardware profile {name}, not this machine: choose 'this machine' in Models to load.",
                 severity="warning",
             )
-        elif row.path is None:
+        elif row.path is None and c.build.format == "gguf":
             self.notify(f"{label} is not downloaded.", severity="warning")
         else:
-            self.open_model(row.path, c.placement, label)
+            what = str(row.path) if row.local else f"{c.model.id}:{c.build.quant}"
+            self.open_model(what, c.placement.n_ctx, label)
 
-    def open_model(self, path: Path, placement: Placement, label: str) -> None:
+    def open_model(self, what: str, ctx: int, label: str) -> None:
+        """Open a .gguf path or a catalog NAME:BUILD through `launch`, in a worker."""
         if self.loading:
             self.notify(f"Still loading {self.loading}.", severity="warning")
             return
@@ -238,26 +236,35 @@ class LocalQwenApp(App[int]):
         old, self.loaded = self.loaded, None
         self.loading = label
         self.switch_mode("chat")
-        self.load_model(old, path, placement, label)
+        self.load_model(old, what, ctx, label)
+
+    def this_machine(self) -> Hardware:
+        """What a model loads on: the detected machine, never a profile being planned for."""
+        hw = self.hardware
+        return hw if hw is not None and hw.source == "detected" else self.services.detect()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def load_model(self, old: LoadedModel | None, path: Path, placement: Placement, label: str) -> None:
+    def load_model(self, old: LoadedModel | None, what: str, ctx: int, label: str) -> None:
+        from localqwen.launch import LaunchOptions, open_model
+
         if old is not None:
             old.engine.close()
+        services = self.services
         try:
-            if not path.is_file():
-                raise ModelFileError(f"{path}: the file is no longer on disk", fix="download it again, or pick another model")
-            engine = self.services.open_engine(path, placement)
+            # serving=True: the plan keeps room for the Server screen's completion context.
+            opening = open_model(what, LaunchOptions(ctx=ctx, serving=True), self.this_machine,
+                                 catalog=services.load_catalog(), load_gguf=services.open_engine, locate=services.locate)
+            engine = opening.chat.load()
         except LocalQwenError as exc:
             self.post_message(ModelLoadFailed(label, exc))
             return
         except Exception as exc:  # llama.cpp refusing a placement: a notice, never a crash
-            self.post_message(ModelLoadFailed(label, ModelLoadError(f"{path}: {type(exc).__name__}: {exc}")))
+            self.post_message(ModelLoadFailed(label, ModelLoadError(f"{what}: {type(exc).__name__}: {exc}")))
             return
         if get_current_worker().is_cancelled:
             engine.close()
             return
-        self.post_message(ModelLoaded(LoadedModel(engine, path, placement, label)))
+        self.post_message(ModelLoaded(LoadedModel(engine, label, opening.chat.placement, opening.fim)))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.loading = ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -11,6 +10,7 @@ from textual.message import Message
 from localqwen.engine.backend import Backend
 from localqwen.errors import LocalQwenError
 from localqwen.hardware.types import Hardware
+from localqwen.launch import Side
 from localqwen.plan.placement import Placement
 from localqwen.tui.rows import PlanTable
 
@@ -20,10 +20,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """The chat's backend, and the completion side `launch` decided for the Server screen."""
+
     engine: Backend
-    path: Path
-    placement: Placement
     label: str
+    placement: Placement | None = None
+    """None for vLLM (it places the model itself)."""
+    fim: Side | None = None
+    """A second context over the same file, started with the server; None: the server shares `engine`."""
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """Screen 5, Server: the FIM socket and the chat API, started and stopped from here, in this process.
 
-It serves the model loaded in the Chat screen: chat on that engine, completions on a
-second context over the same file (as `localqwen serve` does), so a completion never
-stops a chat answer; the second context lives as long as the server.
+It serves the model loaded in the Chat screen: chat on that engine, completions on the
+side `launch` decided when the model was loaded (a second context over the same file,
+planned with room kept for it, as `localqwen serve` does), so a completion never stops
+a chat answer; the second context lives as long as the server. A vLLM model serves
+both from one backend, which cancels per stream.
 Starting and stopping run in a thread worker; the server's own thread logs one line
 per request on the `localqwen.server` logger, and a handler posts each line here.
 """
@@ -10,7 +12,7 @@ per request on the `localqwen.server` logger, and a handler posts each line here
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -24,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Log, Static
 
 from localqwen.errors import LocalQwenError, UserInputError
+from localqwen.launch import DEFAULT_FIM_CTX
 from localqwen.server.settings import DEFAULT_PORT
 from localqwen.tui.messages import LoadedModel
 from localqwen.tui.snippets import SNIPPETS, snippet
@@ -33,9 +36,8 @@ if TYPE_CHECKING:
     from localqwen.tui.app import LocalQwenApp
 
 NO_MODEL = "No model loaded: load one first (Models, F2), then serve it from here."
-FIM_CTX = 8192
 SHARED = ("Chat (/v1/chat/completions) uses the Chat screen's model; completions (/infill) get a second "
-          f"context over the same file (up to {FIM_CTX} tokens), so they never stop a chat answer.")
+          f"context over the same file (up to {DEFAULT_FIM_CTX} tokens), so they never stop a chat answer.")
 server_log = logging.getLogger("localqwen.server")
 
 
@@ -198,14 +200,15 @@ class ServerScreen(Screen[None]):
             self.post_message(self.StartFailed(exc))
             return
         try:
-            fim = self.main.services.open_engine(loaded.path, replace(loaded.placement, n_ctx=min(loaded.placement.n_ctx, FIM_CTX)))
+            fim = loaded.fim.load() if loaded.fim is not None else None
         except LocalQwenError as exc:
             sock.close()
             self.post_message(self.StartFailed(exc))
             return
-        host = ModelHost(loaded.engine.info.name, lambda: loaded.engine, lambda: fim)
+        host = ModelHost(loaded.engine.info.name, lambda: loaded.engine, (lambda: fim) if fim is not None else None)
         host.load()  # both engines are loaded already: this only hands them over
-        self.post_message(self.Started(serve_in_background(create_app(host, settings), sock, on_stop=fim.close)))
+        on_stop = fim.close if fim is not None else None
+        self.post_message(self.Started(serve_in_background(create_app(host, settings), sock, on_stop=on_stop)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="server")
     def shut(self, server: BackgroundServer) -> None:
