@@ -91,7 +91,7 @@ def test_engine_cancel_from_another_thread(engine: LlamaEngine) -> None:
     worker = threading.Thread(target=consume)
     worker.start()
     assert started.wait(30)
-    engine.cancel()
+    stream.cancel()
     worker.join(30)
     assert not worker.is_alive()
     assert stream.stats.stop_reason == "cancelled" and stream.stats.predicted_n < 900

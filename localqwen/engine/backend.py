@@ -1,16 +1,31 @@
-"""The one interface the faces (CLI, TUI, server) speak to; llama.cpp implements it now."""
+"""The one interface the faces (CLI, TUI, server) speak to: llama.cpp, a remote server, vLLM.
+
+Everything the server and the faces use is here, so a third backend written to it
+works. There is no "stop whatever runs": each request is a `Stream` with its own
+`cancel()`, and whoever started a stream decides when it is stale (the server's host
+cancels the completion a newer one replaces; the TUI's Esc cancels its own answer).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
+from localqwen.engine.sampling import Presets
 from localqwen.engine.stream import Stream
 from localqwen.engine.types import ChatMessage, ExtraChunk, ModelInfo, Sampling
 
 
 class Backend(Protocol):
     info: ModelInfo
+    """Name, context length, FIM tokens: what the server reports and checks requests against."""
+    presets: Presets
+    """The sampling presets the routes start from (thinking, non-thinking, FIM)."""
+
+    @property
+    def busy(self) -> bool:
+        """A stream is running on it now."""
+        ...
 
     def chat(
         self,
@@ -44,6 +59,6 @@ class Backend(Protocol):
         stop: Sequence[str] = (),
     ) -> Stream: ...
 
-    def cancel(self) -> None: ...
-
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop its streams and free it; it is not used afterwards."""
+        ...

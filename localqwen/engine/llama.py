@@ -238,14 +238,11 @@ class LlamaEngine:
         """A stream holds the context now."""
         return self._active is not None
 
-    def cancel(self) -> None:
-        """Stop whatever stream holds the context now (it ends within one token)."""
+    def close(self) -> None:
+        """Stop the stream that holds the context (within one token), then free the model."""
         active = self._active
         if active is not None:
             active.cancel()
-
-    def close(self) -> None:
-        self.cancel()
         with self._lock:
             self._llm.close()
 

@@ -93,17 +93,15 @@ class OpenAIBackend:
                                    "stop": list(stop) or None, "max_tokens": max_tokens if max_tokens is not None else 256}
         return self._stream("/completions", body, chat=False)
 
-    def cancel(self) -> None:
-        with self._guard:
-            for stream in list(self._active):
-                stream.cancel()
-
     @property
     def busy(self) -> bool:
         return bool(self._active)
 
     def close(self) -> None:
-        self.cancel()
+        """Stop this client's streams, then close it (and the child behind it)."""
+        with self._guard:
+            for stream in list(self._active):
+                stream.cancel()
         self._http.close()
         if self._on_close is not None:
             self._on_close()

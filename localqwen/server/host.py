@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from localqwen.engine.backend import Backend
+from localqwen.engine.stream import Stream
 from localqwen.errors import LocalQwenError
 
 
@@ -27,6 +28,17 @@ class ModelHost:
     chat: Backend | None = None
     fim: Backend | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
+    _completion: Stream | None = None
+    _completion_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def newest_completion(self, stream: Stream) -> Stream:
+        """An editor's newer completion makes the one in flight stale: cancel that stream,
+        and only it (a chat on the same backend runs on), then remember this one."""
+        with self._completion_lock:
+            stale, self._completion = self._completion, stream
+        if stale is not None and stale is not stream:
+            stale.cancel()
+        return stream
 
     def load(self) -> None:
         """Load both engines; a failure is kept for /health and the log, not raised."""

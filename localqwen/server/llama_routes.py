@@ -124,11 +124,10 @@ async def infill(request: Request) -> Response:
     parse.text(body, "model", "")
 
     def start(i: int) -> Stream:
-        if i == 0:
-            engine.cancel()  # a newer request makes the one in flight stale
         sampling = params.sampling if i == 0 else _reseeded(params.sampling, i)
         max_tokens = engine.info.n_ctx if params.n_predict < 0 else params.n_predict
-        return engine.fim(prefix, suffix, extra=extra, max_tokens=max_tokens, sampling=sampling, stop=params.stop)
+        stream = engine.fim(prefix, suffix, extra=extra, max_tokens=max_tokens, sampling=sampling, stop=params.stop)
+        return host.newest_completion(stream)  # the one in flight is stale now
 
     return await _respond(request, params, start, engine.info.name)
 
@@ -143,10 +142,9 @@ async def completion(request: Request) -> Response:
         raise ApiError(400, "'prompt' is required and must be a string")
 
     def start(i: int) -> Stream:
-        if i == 0:
-            engine.cancel()
         max_tokens = None if params.n_predict < 0 else params.n_predict
-        return engine.complete(prompt, max_tokens=max_tokens, sampling=_reseeded(params.sampling, i), stop=params.stop)
+        stream = engine.complete(prompt, max_tokens=max_tokens, sampling=_reseeded(params.sampling, i), stop=params.stop)
+        return host.newest_completion(stream)
 
     return await _respond(request, params, start, engine.info.name)
 

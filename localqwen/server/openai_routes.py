@@ -84,11 +84,11 @@ async def completions(request: Request) -> Response:
     sampling = _sampling(body, Sampling(temperature=1.0, top_p=1.0, top_k=0))
     stop = parse.stop_list(body)
     suffix = parse.text(body, "suffix", None) if body.get("suffix") is not None else None
-    engine.cancel()  # a newer completion makes the one in flight stale
     if suffix is not None:
         stream = engine.fim(prompt, suffix, max_tokens=max_tokens, sampling=sampling, stop=stop)
     else:
         stream = engine.complete(prompt, max_tokens=max_tokens, sampling=sampling, stop=stop)
+    request.app.state.host.newest_completion(stream)  # the completion in flight is stale now
     ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
     def envelope(text: str, finish: str | None) -> dict:

@@ -7,6 +7,7 @@ into messages.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,29 @@ def open_reply(
                 fix="shorten it, or load the model with a larger context",
             )
         del kept[: 2 if len(kept) > 2 else 1]  # the oldest exchange: a question and its answer
+
+
+class Stopper:
+    """Esc's link to this chat's own stream: it cancels that stream only, never another
+    request on the same engine (the Server screen's clients), even if Esc comes first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stream: Stream | None = None
+        self.stopped = False
+
+    def attach(self, stream: Stream) -> None:
+        with self._lock:
+            self._stream = stream
+            stopped = self.stopped
+        if stopped:
+            stream.cancel()
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped, stream = True, self._stream
+        if stream is not None:
+            stream.cancel()
 
 
 @dataclass(frozen=True)

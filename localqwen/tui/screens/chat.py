@@ -1,7 +1,8 @@
 """Screen 4, Chat: a streamed Markdown answer under its folded thinking, stats in the status line.
 
 The reply runs in a worker thread that reports by messages (`Chunk`, `Finished`, …);
-Esc cancels that worker and the engine's stream, which ends within one token.
+Esc cancels that worker and its own stream (never another request on the engine, such
+as the Server screen's clients), which ends within one token.
 Every finished answer saves the conversation (per model, JSON in the data dir).
 """
 
@@ -25,6 +26,7 @@ from localqwen.engine.types import ChatMessage
 from localqwen.errors import LocalQwenError
 from localqwen.tui.conversation import (
     Reply,
+    Stopper,
     last_code_block,
     messages_for,
     open_reply,
@@ -88,6 +90,7 @@ class ChatScreen(Screen[None]):
         self.answer: AnswerTurn | None = None
         self.used: int | None = None
         self.speed: float | None = None
+        self.stopper = Stopper()
 
     @property
     def main(self) -> LocalQwenApp:
@@ -184,13 +187,17 @@ class ChatScreen(Screen[None]):
         self.generating = True
         self.speed = None
         max_tokens = self.main.settings.max_tokens
-        self.generate(loaded.engine, messages_for(self.conversation.turns), thinking_for(text, self.thinking), max_tokens)
+        self.stopper = Stopper()
+        self.generate(loaded.engine, messages_for(self.conversation.turns), thinking_for(text, self.thinking), max_tokens,
+                      self.stopper)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
-    def generate(self, engine: Backend, messages: list[ChatMessage], thinking: bool | None, max_tokens: int | None) -> None:
+    def generate(self, engine: Backend, messages: list[ChatMessage], thinking: bool | None, max_tokens: int | None,
+                 stopper: Stopper) -> None:
         worker = get_current_worker()
         try:
             stream, dropped = open_reply(engine, messages, thinking=thinking, max_tokens=max_tokens)
+            stopper.attach(stream)
         except LocalQwenError as exc:
             self.post_message(self.Refused(exc))
             return
@@ -203,7 +210,7 @@ class ChatScreen(Screen[None]):
             reply = stream_reply(
                 stream,
                 lambda kind, text, n, seconds: self.post_message(self.Chunk(kind, text, n, seconds)),
-                lambda: worker.is_cancelled,
+                lambda: worker.is_cancelled or stopper.stopped,
             )
         except Exception as exc:
             self.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
@@ -258,9 +265,8 @@ class ChatScreen(Screen[None]):
     def action_stop(self) -> None:
         if not self.generating:
             return
+        self.stopper.stop()  # this answer's stream only
         self.workers.cancel_group(self, "generate")
-        if self.main.loaded is not None:
-            self.main.loaded.engine.cancel()
 
     def action_toggle_thinking(self) -> None:
         self.thinking = not self.thinking
