@@ -16,7 +16,8 @@ from localqwen.engine.errors import PromptTooLongError
 from localqwen.hardware import load_profile
 from localqwen.plan.placement import Placement
 from localqwen.plan import PlanOptions
-from localqwen.tui.conversation import last_code_block, open_reply, stream_reply, thinking_for
+from localqwen.engine.chat_fit import open_chat as open_reply
+from localqwen.tui.conversation import last_code_block, stream_reply, thinking_for
 from localqwen.tui.history import Conversation, HistoryStore, Turn, slug
 from localqwen.tui.rows import memory_text, plan_table, replan, short_name
 from localqwen.tui.settings import not_downloaded

@@ -18,10 +18,9 @@ def _rate(speed: float | None) -> str:
 
 
 def _left(eta: float | None) -> str:
-    if eta is None:
-        return ""
-    minutes, seconds = divmod(int(eta + 0.5), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d} left"
+    from localqwen.pull.events import eta_text
+
+    return "" if eta is None else f"{eta_text(eta)} left"
 
 
 def progress_bar(console):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from localqwen.engine.backend import Backend
+from localqwen.engine.chat_fit import open_chat
 from localqwen.engine.types import ChatMessage
 from localqwen.engine.errors import PromptTooLongError
 
@@ -41,18 +42,15 @@ class PlainChat:
     def ask(self, text: str) -> str:
         """Send one user message, stream the reply to `out`, return the answer text."""
         self.history.append(ChatMessage("user", text))
-        while True:
-            try:
-                stream = self.engine.chat(
-                    self._conversation(), thinking=self.options.thinking, max_tokens=self.options.max_tokens
-                )
-                break
-            except PromptTooLongError:
-                if len(self.history) <= 1:
-                    self.history.pop()
-                    raise
-                del self.history[:2]  # drop the oldest exchange and try again
-                self.out.write("[oldest turn dropped to fit the context]\n")
+        try:
+            stream, dropped = open_chat(self.engine, self._conversation(), thinking=self.options.thinking,
+                                        max_tokens=self.options.max_tokens)
+        except PromptTooLongError:
+            self.history.pop()
+            raise
+        if dropped:  # the rule the TUI follows too: the oldest exchanges go first
+            del self.history[:dropped]
+            self.out.write(f"[{dropped} oldest messages left out to fit the context]\n")
         answer: list[str] = []
         in_reasoning = False
         try:

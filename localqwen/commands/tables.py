@@ -7,10 +7,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from localqwen.hardware.types import Hardware
-from localqwen.plan.types import Candidate
+from localqwen.plan.types import VERDICT_STYLE, Candidate
 
 GB = 1e9
-VERDICT_STYLE = {"fits": "green", "partial": "yellow", "needs_vllm": "cyan", "too_big": "red"}
 
 
 def _gb(n: int | float) -> str:
@@ -40,7 +39,7 @@ def plan_table(candidates: list[Candidate], choice: Candidate | None, *, title: 
     for column in ("", "model", "build", "size", "verdict", "memory per device", "context", "~tok/s*", "how"):
         table.add_column(column, overflow="fold")
     for c in candidates:
-        memory = ", ".join(f"{d.name.split()[0]} {_gb(d.bytes)}" for d in c.devices)
+        memory = ", ".join(f"GPU{d.index} {_gb(d.bytes)}" for d in c.devices)
         if c.host_bytes:
             memory = ", ".join(x for x in (memory, f"RAM {_gb(c.host_bytes)}") if x)
         style = VERDICT_STYLE[c.verdict]

@@ -18,7 +18,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from localqwen.engine.types import ChatMessage
 from localqwen.engine.errors import ChatTemplateError
 
-_SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)\b")
+SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)\b")
+"""Qwen3's soft switch in a message; the TUI asks it too, so both read one pattern."""
 
 
 def _raise(message: str) -> None:
@@ -61,7 +62,7 @@ def soft_switch(messages: Sequence[ChatMessage]) -> bool | None:
     """Qwen3's `/think` and `/no_think`: the last one in the latest user message wins."""
     for message in reversed(messages):
         if message.role == "user":
-            found = _SOFT_SWITCH.findall(message.content)
+            found = SOFT_SWITCH.findall(message.content)
             return None if not found else found[-1] == "think"
     return None
 

@@ -51,7 +51,7 @@ def _round_ctx(n: float, target: int) -> int:
 
 
 def _device(gpu: Gpu, used: float) -> DeviceUse:
-    return DeviceUse(f"GPU{gpu.index} {gpu.name}", int(used), gpu.total_bytes)
+    return DeviceUse(f"GPU{gpu.index} {gpu.name}", int(used), gpu.total_bytes, gpu.index)
 
 
 def _shares(gpus: tuple[Gpu, ...]) -> tuple[float, ...]:

@@ -37,7 +37,7 @@ def candidate_json(c: Candidate) -> dict[str, object]:
             "type_v": p.type_v,
         },
         "memory": {
-            "devices": [{"name": d.name, "bytes": d.bytes} for d in c.devices],
+            "devices": [{"index": d.index, "name": d.name, "bytes": d.bytes} for d in c.devices],
             "host_bytes": c.host_bytes,
         },
         "est_decode_tok_s": c.est_decode_tok_s,

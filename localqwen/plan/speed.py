@@ -30,8 +30,8 @@ def estimate_tok_s(model: ModelSpec, build: Build, hw: Hardware, fit: Fit, kv_ty
     per_token = active + kv_bytes(model.arch, min(fit.n_ctx, TYPICAL_FILL), kv_type)
     ram_gbs = (hw.ram_bandwidth_gbs or DEFAULT_RAM_BANDWIDTH_GBS) * CPU_EFFICIENCY
     layers = model.arch.layers
-    gpus = {f"GPU{g.index} {g.name}": g for g in hw.gpus}
-    used = [gpus[d.name] for d in fit.devices if d.name in gpus]
+    gpus = {g.index: g for g in hw.gpus}
+    used = [gpus[d.index] for d in fit.devices if d.index in gpus]
     if fit.n_gpu_layers == 0 or not used:
         return round(1 / (per_token / (ram_gbs * 1e9) + layers * CPU_LAYER_S), 1)
     if any(g.bandwidth_gbs is None for g in used):

@@ -10,13 +10,18 @@ from localqwen.plan.placement import Placement
 
 Verdict = Literal["fits", "partial", "needs_vllm", "too_big"]
 VERDICT_ORDER: dict[str, int] = {"fits": 0, "needs_vllm": 1, "partial": 2, "too_big": 3}
+VERDICT_STYLE: dict[str, str] = {"fits": "green", "partial": "yellow", "needs_vllm": "cyan", "too_big": "red"}
+"""The colour (a Rich/Textual style name) every face shows a verdict in, so the CLI and the TUI agree."""
 
 
 @dataclass(frozen=True)
 class DeviceUse:
+    """What the plan puts on one GPU; `index` is the card's (`Gpu.index`), what faces match it by."""
+
     name: str
     bytes: int
     capacity_bytes: int
+    index: int
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,12 @@ from typing import Literal, Protocol
 Stage = Literal["fetch", "verify", "done"]
 
 
+def eta_text(seconds: float) -> str:
+    """Time left as a person reads it: '6:05', or '1:02:03' past an hour (the CLI and the TUI)."""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
 @dataclass(frozen=True)
 class PullEvent:
     """Where one file of a pull stands. `index` counts from 1 up to `count` files."""

@@ -1,4 +1,4 @@
-"""Run a blocking engine stream in a thread and hand its deltas to async code.
+"""Run a blocking engine stream in a thread and hand its deltas to async code; frame events.
 
 The stream is cancelled when the consumer stops early (a stop condition, an error)
 or the client goes away: a gone client never keeps the model busy.
@@ -7,6 +7,7 @@ or the client goes away: a gone client never keeps the model busy.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator
 
@@ -16,6 +17,11 @@ from localqwen.engine.stream import Stream
 from localqwen.engine.types import Delta
 
 _END = object()
+
+
+def sse(data: dict | str) -> bytes:
+    """One server-sent event: `data: {json}` (or a bare word such as `[DONE]`) and a blank line."""
+    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
 DISCONNECT_POLL_S = 0.05
 
 

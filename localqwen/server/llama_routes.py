@@ -7,7 +7,6 @@ rendered itself (special tokens written in the text are parsed as tokens).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -17,7 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from localqwen.engine.stream import Stream
 from localqwen.engine.types import ExtraChunk, Sampling
 from localqwen.server import parse
-from localqwen.server.bridge import deltas
+from localqwen.server.bridge import deltas, sse
 from localqwen.server.errors import ApiError
 from localqwen.server.guard import EditorGuard
 from localqwen.server.results import Outcome, flatten_fields, llama_result
@@ -172,12 +171,8 @@ async def _respond(request: Request, params: GenParams, start, model: str) -> Re
         for i in range(params.n_cmpl):
             run = Run(first if i == 0 else start(i), params, request)
             async for text in run.texts():
-                yield _sse({"index": i, "content": text, "stop": False})
+                yield sse({"index": i, "content": text, "stop": False})
             assert run.outcome is not None
-            yield _sse(shape(run.outcome, i))
+            yield sse(shape(run.outcome, i))
 
     return StreamingResponse(events(), media_type="text/event-stream")
-
-
-def _sse(data: dict) -> bytes:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()

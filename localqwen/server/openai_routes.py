@@ -7,7 +7,6 @@ model's template ourselves.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from localqwen.engine.types import ChatMessage, GenerationStats, Sampling
 from localqwen.server import parse
-from localqwen.server.bridge import deltas
+from localqwen.server.bridge import deltas, sse
 from localqwen.server.errors import ApiError
 from localqwen.server.results import OPENAI_FINISH
 
@@ -55,10 +54,6 @@ def _usage(stats: GenerationStats) -> dict[str, int]:
 def _wants_usage(body: dict) -> bool:
     options = body.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def _sse(data: dict | str) -> bytes:
-    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
 async def models(request: Request) -> Response:
@@ -103,12 +98,12 @@ async def completions(request: Request) -> Response:
 
     async def events() -> AsyncIterator[bytes]:
         async for delta in deltas(stream, request):
-            yield _sse(envelope(delta.text, None))
+            yield sse(envelope(delta.text, None))
         request.state.stats = stream.stats
-        yield _sse(envelope("", OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
+        yield sse(envelope("", OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
         if _wants_usage(body):
-            yield _sse({**envelope("", None), "choices": [], "usage": _usage(stream.stats)})
-        yield _sse("[DONE]")
+            yield sse({**envelope("", None), "choices": [], "usage": _usage(stream.stats)})
+        yield sse("[DONE]")
 
     return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -181,15 +176,15 @@ async def chat_completions(request: Request) -> Response:
         })
 
     async def events() -> AsyncIterator[bytes]:
-        yield _sse(chunk({"role": "assistant", "content": ""}, None))
+        yield sse(chunk({"role": "assistant", "content": ""}, None))
         async for delta in deltas(stream, request):
             key = "reasoning_content" if delta.kind == "reasoning" else "content"
-            yield _sse(chunk({key: delta.text}, None))
+            yield sse(chunk({key: delta.text}, None))
         request.state.stats = stream.stats
-        yield _sse(chunk({}, OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
+        yield sse(chunk({}, OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
         if include_usage:
-            yield _sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+            yield sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                         "choices": [], "usage": _usage(stream.stats)})
-        yield _sse("[DONE]")
+        yield sse("[DONE]")
 
     return StreamingResponse(events(), media_type="text/event-stream")

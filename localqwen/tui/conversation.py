@@ -1,4 +1,6 @@
-"""A chat's logic without the screen: fitting the context, streaming in batches, code blocks.
+"""A chat's logic without the screen: streaming in batches, code blocks, the status line.
+
+Fitting the conversation into the context is `engine.chat_fit`, the rule the REPL uses too.
 
 No Textual here; the chat screen's worker calls these and turns what they report
 into messages.
@@ -12,16 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from localqwen.engine.backend import Backend
+from localqwen.engine.chat_template import SOFT_SWITCH
 from localqwen.engine.stream import Stream
 from localqwen.engine.types import ChatMessage, GenerationStats
-from localqwen.engine.errors import PromptTooLongError
 from localqwen.tui.history import Turn
 
-SOFT_SWITCH = re.compile(r"(?<!\S)/(no_think|think)\b")
 FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.DOTALL | re.MULTILINE)
 FLUSH_SECONDS = 1 / 30  # how often streamed text reaches the screen at most
-MIN_REPLY_ROOM = 64  # tokens a prompt must leave free for the answer
 
 
 def messages_for(turns: Sequence[Turn]) -> list[ChatMessage]:
@@ -31,36 +30,6 @@ def messages_for(turns: Sequence[Turn]) -> list[ChatMessage]:
 def thinking_for(text: str, toggle: bool) -> bool | None:
     """None lets `/think` or `/no_think` in the message decide; otherwise the toggle does."""
     return None if SOFT_SWITCH.search(text) else toggle
-
-
-def open_reply(
-    engine: Backend, messages: Sequence[ChatMessage], *, thinking: bool | None, max_tokens: int | None
-) -> tuple[Stream, int]:
-    """Start the reply to the last message, leaving out the oldest turns where the context is short.
-
-    Returns the stream and how many earlier messages were left out. Raises
-    `PromptTooLongError` when the last message alone does not fit.
-    """
-    n_ctx = engine.info.n_ctx
-    room = min(MIN_REPLY_ROOM, n_ctx // 4) if max_tokens is None else min(max_tokens, n_ctx // 4)
-    kept = list(messages)
-    while True:
-        prompt_n = None
-        try:
-            stream = engine.chat(kept, thinking=thinking, max_tokens=max_tokens)
-            prompt_n = len(stream.prompt_tokens)
-            if prompt_n + room <= n_ctx:
-                return stream, len(messages) - len(kept)
-            stream.close()
-        except PromptTooLongError:
-            pass
-        if len(kept) <= 1:
-            size = f"{prompt_n} tokens" if prompt_n else "more tokens than the context holds"
-            raise PromptTooLongError(
-                f"the message is too long: with the chat template it is {size}; the context holds {n_ctx}",
-                fix="shorten it, or load the model with a larger context",
-            )
-        del kept[: 2 if len(kept) > 2 else 1]  # the oldest exchange: a question and its answer
 
 
 class Stopper:

@@ -12,10 +12,10 @@ from pathlib import Path
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
 from localqwen.plan import Candidate, PlanOptions, plan_all, plan_model
+from localqwen.plan.types import VERDICT_STYLE
 
 GB = 1e9
 VERDICT_LABEL = {"fits": "fits", "partial": "partial", "needs_vllm": "needs vLLM", "too_big": "too big"}
-VERDICT_STYLE = {"fits": "green", "partial": "yellow", "needs_vllm": "cyan", "too_big": "red"}
 
 
 @dataclass(frozen=True)

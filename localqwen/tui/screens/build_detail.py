@@ -140,14 +140,13 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
         self.candidate = c
         self.query_one("#detail-heading", Static).update(self.heading())
         self.query_one("#placement", Static).update(placement_text(c))
-        by_name = {d.name: d for d in c.devices}
         shares = c.placement.tensor_split if c.placement else ()
-        used_names = [d.name for d in c.devices]
+        used = [d.index for d in c.devices]
         for gpu, line in zip(self.hardware.gpus, self.query(CardLine), strict=True):
-            device = by_name.get(f"GPU{gpu.index} {gpu.name}")
+            device = next((d for d in c.devices if d.index == gpu.index), None)
             share = None
             if device is not None:
-                position = used_names.index(device.name)
+                position = used.index(device.index)
                 share = shares[position] if position < len(shares) else 1.0 / len(c.devices)
             line.show(share, device.bytes if device else None, gpu.total_bytes)
         self.query_one("#estimate", Static).update(estimate_text(c))

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from localqwen.engine.backend import Backend
+from localqwen.engine.chat_fit import open_chat
 from localqwen.engine.types import ChatMessage
 from localqwen.errors import LocalQwenError
 from localqwen.tui.conversation import (
@@ -29,7 +30,6 @@ from localqwen.tui.conversation import (
     Stopper,
     last_code_block,
     messages_for,
-    open_reply,
     speed_of,
     status_line,
     stream_reply,
@@ -196,7 +196,7 @@ class ChatScreen(Screen[None]):
                  stopper: Stopper) -> None:
         worker = get_current_worker()
         try:
-            stream, dropped = open_reply(engine, messages, thinking=thinking, max_tokens=max_tokens)
+            stream, dropped = open_chat(engine, messages, thinking=thinking, max_tokens=max_tokens)
             stopper.attach(stream)
         except LocalQwenError as exc:
             self.post_message(self.Refused(exc))

@@ -7,17 +7,13 @@ from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar, Static
 
 from localqwen.pull import FileOutcome, PullEvent
+from localqwen.pull.events import eta_text
 
 MB = 1e6
 
 
 def mb(n: float) -> str:
     return f"{n / MB:,.1f} MB"
-
-
-def eta_text(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def event_text(event: PullEvent) -> str:
