@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 NO_MODEL = "No model loaded: load one first (Models, F2), then serve it from here."
 SHARED = ("Chat (/v1/chat/completions) uses the Chat screen's model; completions (/infill) get a second "
           f"context over the same file (up to {DEFAULT_FIM_CTX} tokens), so they never stop a chat answer.")
+ONE_BACKEND = ("Chat and completions share the model's runtime; each request is its own stream, so a newer "
+               "completion cancels only the one it replaces, never a chat answer.")
 server_log = logging.getLogger("localqwen.server")
 
 
@@ -124,7 +126,10 @@ class ServerScreen(Screen[None]):
         self.show_snippets()
 
     def show_model(self, loaded: LoadedModel | None) -> None:
-        text = Text(NO_MODEL, style="yellow") if loaded is None else Text.assemble((loaded.label, "bold"), f"\n{SHARED}")
+        if loaded is None:
+            text = Text(NO_MODEL, style="yellow")
+        else:
+            text = Text.assemble((loaded.label, "bold"), f"\n{SHARED if loaded.fim is not None else ONE_BACKEND}")
         self.query_one("#server-model-text", Static).update(text)
         self.show_snippets()
 
