@@ -10,7 +10,6 @@ import importlib.util
 import shutil
 from dataclasses import dataclass
 
-from localqwen.engine.errors import VllmMissingError
 from localqwen.errors import UserInputError
 
 VLLM_INSTALL = "pip install 'localqwen[vllm]' (vLLM needs Linux and a CUDA GPU)"

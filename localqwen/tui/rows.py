@@ -12,7 +12,6 @@ from pathlib import Path
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
 from localqwen.plan import Candidate, PlanOptions, plan_all, plan_model
-from localqwen.plan.types import VERDICT_STYLE
 
 GB = 1e9
 VERDICT_LABEL = {"fits": "fits", "partial": "partial", "needs_vllm": "needs vLLM", "too_big": "too big"}

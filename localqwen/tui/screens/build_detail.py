@@ -21,7 +21,8 @@ from textual.worker import get_current_worker
 
 from localqwen.hardware.types import Hardware
 from localqwen.plan import Candidate, PlanOptions
-from localqwen.tui.rows import VERDICT_LABEL, VERDICT_STYLE, PlanRow, ctx_text, disk_text, gb, layers_text, replan
+from localqwen.plan.types import VERDICT_STYLE
+from localqwen.tui.rows import VERDICT_LABEL, PlanRow, ctx_text, disk_text, gb, layers_text, replan
 from localqwen.tui.widgets.bar import Bar
 
 if TYPE_CHECKING:

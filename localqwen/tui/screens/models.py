@@ -16,9 +16,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
+from localqwen.plan.types import VERDICT_STYLE
 from localqwen.tui.rows import (
     VERDICT_LABEL,
-    VERDICT_STYLE,
     PlanRow,
     PlanTable,
     ctx_text,
