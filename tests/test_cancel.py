@@ -115,12 +115,16 @@ def test_the_host_cancels_only_the_completion_a_newer_one_replaces(tiny_qwen3: P
         host = ModelHost("tiny", lambda: engine)
         host.load()
         chat = engine.chat([ChatMessage("user", "hi")], max_tokens=4)
-        first = host.newest_completion(engine.complete("a", max_tokens=4))
-        second = host.newest_completion(engine.complete("b", max_tokens=4))
-        assert first.cancelled.is_set() and not second.cancelled.is_set() and not chat.cancelled.is_set()
-        for stream in (chat, first, second):
+        older = host.newest_completion()
+        first = older.track(engine.complete("a", max_tokens=4))
+        second = host.newest_completion().track(engine.complete("b", max_tokens=4))
+        late = older.track(engine.complete("c", max_tokens=4))  # the stale request's next completion (n_cmpl > 1)
+        assert first.cancelled.is_set() and late.cancelled.is_set()
+        assert not second.cancelled.is_set() and not chat.cancelled.is_set()
+        for stream in (chat, first, second, late):
             stream.collect()
         assert first.stats.stop_reason == "cancelled" and chat.stats.stop_reason != "cancelled"
+        assert second.stats.stop_reason != "cancelled"
 
 
 async def test_esc_in_the_tui_stops_its_own_answer_not_a_server_clients(tiny_qwen3: Path, tmp_path: Path) -> None:

@@ -18,6 +18,30 @@ from localqwen.engine.stream import Stream
 from localqwen.errors import LocalQwenError
 
 
+class CompletionGroup:
+    """One editor request's completions (llama.vscode asks for several). A newer request's
+    group makes this one stale: its streams are cancelled, and so is any it starts later."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: list[Stream] = []
+        self.stale = False
+
+    def track(self, stream: Stream) -> Stream:
+        with self._lock:
+            self._streams.append(stream)
+            stale = self.stale
+        if stale:
+            stream.cancel()
+        return stream
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.stale, streams = True, list(self._streams)
+        for stream in streams:
+            stream.cancel()
+
+
 @dataclass
 class ModelHost:
     name: str
@@ -28,17 +52,19 @@ class ModelHost:
     chat: Backend | None = None
     fim: Backend | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
-    _completion: Stream | None = None
+    _completion: CompletionGroup | None = None
     _completion_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def newest_completion(self, stream: Stream) -> Stream:
-        """An editor's newer completion makes the one in flight stale: cancel that stream,
-        and only it (a chat on the same backend runs on), then remember this one."""
+    def newest_completion(self) -> CompletionGroup:
+        """An editor's newer completion request makes the one in flight stale: cancel its
+        streams, and only those (a chat on the same backend runs on). Routes `track` the
+        streams they start on the group this returns."""
+        group = CompletionGroup()
         with self._completion_lock:
-            stale, self._completion = self._completion, stream
-        if stale is not None and stale is not stream:
+            stale, self._completion = self._completion, group
+        if stale is not None:
             stale.cancel()
-        return stream
+        return group
 
     def load(self) -> None:
         """Load both engines; a failure is kept for /health and the log, not raised."""

@@ -121,12 +121,12 @@ async def infill(request: Request) -> Response:
     suffix = parse.text(body, "input_suffix")
     extra = parse_extra(body)
     parse.text(body, "model", "")
+    group = host.newest_completion()  # the request in flight is stale now
 
     def start(i: int) -> Stream:
         sampling = params.sampling if i == 0 else _reseeded(params.sampling, i)
         max_tokens = engine.info.n_ctx if params.n_predict < 0 else params.n_predict
-        stream = engine.fim(prefix, suffix, extra=extra, max_tokens=max_tokens, sampling=sampling, stop=params.stop)
-        return host.newest_completion(stream)  # the one in flight is stale now
+        return group.track(engine.fim(prefix, suffix, extra=extra, max_tokens=max_tokens, sampling=sampling, stop=params.stop))
 
     return await _respond(request, params, start, engine.info.name)
 
@@ -139,11 +139,11 @@ async def completion(request: Request) -> Response:
     prompt = body.get("prompt")
     if not isinstance(prompt, str):
         raise ApiError(400, "'prompt' is required and must be a string")
+    group = host.newest_completion()
 
     def start(i: int) -> Stream:
         max_tokens = None if params.n_predict < 0 else params.n_predict
-        stream = engine.complete(prompt, max_tokens=max_tokens, sampling=_reseeded(params.sampling, i), stop=params.stop)
-        return host.newest_completion(stream)
+        return group.track(engine.complete(prompt, max_tokens=max_tokens, sampling=_reseeded(params.sampling, i), stop=params.stop))
 
     return await _respond(request, params, start, engine.info.name)
 

@@ -83,7 +83,7 @@ async def completions(request: Request) -> Response:
         stream = engine.fim(prompt, suffix, max_tokens=max_tokens, sampling=sampling, stop=stop)
     else:
         stream = engine.complete(prompt, max_tokens=max_tokens, sampling=sampling, stop=stop)
-    request.app.state.host.newest_completion(stream)  # the completion in flight is stale now
+    request.app.state.host.newest_completion().track(stream)  # the completion in flight is stale now
     ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
     def envelope(text: str, finish: str | None) -> dict:
