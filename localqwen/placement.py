@@ -15,6 +15,8 @@ KvType = Literal["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "
 SPLIT_MODES: tuple[str, ...] = ("none", "layer", "row", "tensor")
 KV_TYPES: tuple[str, ...] = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
 UNQUANTIZED_KV: frozenset[str] = frozenset({"f32", "f16", "bf16"})
+MIN_N_CTX = 16
+"""The smallest context a placement accepts; the CLI's `--ctx` flags take their minimum from it."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ class Placement:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(KV_TYPES)}")
         if self.type_v not in UNQUANTIZED_KV and not self.flash_attn:
             raise ValueError(f"a quantized V cache ({self.type_v}) needs flash_attn=True in llama.cpp")
-        if self.n_ctx < 16:
-            raise ValueError(f"n_ctx {self.n_ctx} is too small (at least 16)")
+        if self.n_ctx < MIN_N_CTX:
+            raise ValueError(f"n_ctx {self.n_ctx} is too small (at least {MIN_N_CTX})")
         if self.n_batch < 1:
             raise ValueError(f"n_batch {self.n_batch} must be at least 1")
         if any(share < 0 for share in self.tensor_split):
