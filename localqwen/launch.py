@@ -258,9 +258,10 @@ def free_port() -> int:
 def _start_vllm(candidate: Candidate) -> Backend:
     from localqwen.engine.child import ChildServer
     from localqwen.engine.openai_backend import OpenAIBackend
+    from localqwen.engine.sampling import presets_for
 
     launch = launch_for(candidate, free_port())
     url = f"http://127.0.0.1:{launch.port}"
     child = ChildServer(launch.argv(), url, home() / "logs" / "vllm.log")
     child.start()
-    return OpenAIBackend(f"{url}/v1", model=launch.served_name, on_close=child.stop)
+    return OpenAIBackend(f"{url}/v1", model=launch.served_name, on_close=child.stop, presets=presets_for(candidate.model))

@@ -73,6 +73,15 @@ def test_unreachable_or_wrong_server_is_a_clear_error(tmp_path: Path) -> None:
         OpenAIBackend(f"http://127.0.0.1:{port}/v1")
 
 
+def test_a_remote_that_wants_a_key_names_the_backend_flag(tiny_qwen3: Path) -> None:
+    from localqwen.server.settings import ServerSettings
+
+    with live_server(tiny_qwen3, tiny_qwen3, ServerSettings(port=0, api_key="s3cret"), n_ctx=256) as server:
+        with pytest.raises(BackendError, match=r"wants an API key \(--backend-api-key\)$"):
+            OpenAIBackend(f"{server.url}/v1")
+        OpenAIBackend(f"{server.url}/v1", api_key="s3cret").close()
+
+
 def serve_argv(model: Path, port: int) -> list[str]:
     return [sys.executable, "-m", "localqwen", "serve", str(model), "--port", str(port), "--ctx", "1024"]
 

@@ -90,3 +90,33 @@ def test_malformed_catalog_file_names_file_and_problem(tmp_path: Path, text: str
     with pytest.raises(CatalogError) as info:
         load_catalog([tmp_path])
     assert str(bad) in info.value.one_line() and problem in info.value.one_line()
+
+
+def test_the_qwen35_and_qwen36_presets_are_their_cards_general_ones() -> None:
+    """The cards: thinking for general tasks is temperature 1.0 (0.6 is their precise-coding preset);
+    3.6 drops the presence penalty there, 3.5 keeps 1.5; non-thinking is 0.7/0.8/20 with 1.5 in both."""
+    from localqwen.engine.sampling import presets_for
+    from localqwen.engine.types import Sampling
+
+    catalog = load_catalog()
+    for model, penalty in (("qwen3.6-27b", 0.0), ("qwen3.5-397b-a17b", 1.5)):
+        presets = presets_for(catalog.find(model))
+        assert presets.thinking == Sampling(temperature=1.0, top_p=0.95, top_k=20, min_p=0.0, presence_penalty=penalty)
+        assert presets.non_thinking == Sampling(temperature=0.7, top_p=0.8, top_k=20, min_p=0.0, presence_penalty=1.5)
+
+
+def test_a_model_with_one_preset_uses_it_in_both_modes_and_fim_stays_greedy() -> None:
+    from localqwen.engine.sampling import QWEN_PRESETS, presets_for
+
+    coder = load_catalog().find("qwen2.5-coder-7b")
+    presets = presets_for(coder)
+    assert presets.thinking == presets.non_thinking and presets.non_thinking.presence_penalty == 0.0
+    assert presets.fim == QWEN_PRESETS.fim and presets_for(None) == QWEN_PRESETS
+
+
+def test_a_gguf_is_matched_to_its_catalog_model_by_file_then_by_header_name() -> None:
+    catalog = load_catalog()
+    cache_path = "/hf/models--unsloth--Qwen3.6-27B-GGUF/snapshots/abc/Qwen3.6-27B-Q4_K_M.gguf"
+    assert catalog.for_gguf(cache_path, None).id == "qwen3.6-27b"
+    assert catalog.for_gguf("/models/mine.gguf", "Qwen3.6-27B").id == "qwen3.6-27b"
+    assert catalog.for_gguf("/models/tiny.gguf", "tiny-qwen3") is None

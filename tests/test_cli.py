@@ -72,6 +72,18 @@ def test_bad_flag_value_exits_2_without_traceback(tiny_qwen3: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("plan", "qwen3-0.6b", "--ctx"), ("chat", "x.gguf", "--ctx"), ("ui", "--ctx"), ("serve", "x.gguf", "--ctx"), ("serve", "x.gguf", "--fim-ctx")],
+)
+def test_a_context_below_the_placement_minimum_is_a_flag_error(command: tuple[str, ...]) -> None:
+    from localqwen.plan.placement import MIN_CTX
+
+    result = localqwen(*command, str(MIN_CTX - 8))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(f"{MIN_CTX - 8} is too small for a context (at least {MIN_CTX} tokens)")
+
+
 def test_tiny_writes_a_model_chat_can_load(tmp_path: Path) -> None:
     out = tmp_path / "t.gguf"
     result = localqwen("tiny", str(out), "--arch", "qwen2")

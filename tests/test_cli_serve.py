@@ -70,6 +70,6 @@ def test_choosing_awq_without_vllm_says_what_to_install_and_offers_gguf() -> Non
 
 def test_serve_flag_values_are_checked(tiny_qwen3: Path) -> None:
     for flag, value, words in (("--cache-reuse", "-3", "must not be negative"), ("--port", "http", "is not a whole number"),
-                               ("--ctx", "0", "must be at least 1")):
+                               ("--ctx", "0", "at least 16 tokens")):
         result = localqwen("serve", str(tiny_qwen3), flag, value)
         assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr

@@ -190,3 +190,30 @@ def test_the_micro_batch_is_one_number_for_the_plan_and_the_engine() -> None:
     assert llama_kwargs(Placement(n_batch=128))["n_ubatch"] == 128  # llama.cpp never takes more than n_batch
     with pytest.raises(ValueError, match="n_ubatch"):
         Placement(n_ubatch=0)
+
+
+def test_an_engine_samples_with_its_catalog_models_presets(tmp_path: Path, tiny_qwen3: Path) -> None:
+    """A pulled build (known by its file name) or a GGUF whose header names a catalog model
+    (here a person's own TOML for `tiny-qwen3`) chats with that model's presets, not Qwen's defaults."""
+    import os
+    import shutil
+
+    from localqwen.catalog.loader import load_catalog
+    from localqwen.engine.sampling import QWEN_PRESETS, presets_for
+    from localqwen.engine.types import Sampling
+
+    build = shutil.copy(tiny_qwen3, tmp_path / "Qwen3.6-27B-Q4_K_M.gguf")
+    with LlamaEngine(build, Placement(n_ctx=64, n_threads=1)) as engine:
+        assert engine.presets == presets_for(load_catalog().find("qwen3.6-27b")) != QWEN_PRESETS
+        assert engine.presets.thinking.temperature == 1.0
+    own = Path(os.environ["LOCALQWEN_HOME"]) / "models"
+    own.mkdir(parents=True)
+    (own / "tiny.toml").write_text(
+        '[[model]]\nid = "tiny-qwen3"\nname = "Tiny"\nfamily = "qwen3"\ncontext = 4096\nthinking = true\nfim = true\nparams_b = 0.01\n'
+        "[model.arch]\nlayers = 2\nattention_layers = 2\nheads = 2\nkv_heads = 1\nhead_dim = 32\nhidden = 64\nvocab = 500\n"
+        "[model.sampling.thinking]\ntemperature = 0.9\ntop_p = 0.9\ntop_k = 10\n"
+    )
+    with LlamaEngine(tiny_qwen3, Placement(n_ctx=64, n_threads=1)) as engine:
+        assert engine.presets.thinking == Sampling(temperature=0.9, top_p=0.9, top_k=10)
+    with LlamaEngine(tiny_qwen3, Placement(n_ctx=64, n_threads=1), presets=QWEN_PRESETS) as engine:
+        assert engine.presets == QWEN_PRESETS  # a caller's own choice wins

@@ -8,6 +8,7 @@ structures are the real ones, and its functions have the real signatures.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -178,6 +179,30 @@ def test_detect_on_this_machine_never_raises() -> None:
         assert any(note.startswith("no NVIDIA GPU found") for note in hw.notes)
     else:
         assert all(g.total_bytes >= g.free_bytes > 0 for g in hw.gpus)
+
+
+def stand_in_vllm(root: Path) -> None:
+    """An installed-looking vLLM: a package whose import fails loudly, and a `vllm` command."""
+    (root / "site" / "vllm").mkdir(parents=True)
+    (root / "site" / "vllm" / "__init__.py").write_text("raise RuntimeError('detection must not import vllm')\n")
+    (root / "bin").mkdir()
+    (root / "bin" / "vllm").write_text("#!/bin/sh\nexit 0\n")
+    (root / "bin" / "vllm").chmod(0o755)
+
+
+def test_detection_finds_an_installed_vllm_without_importing_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from localqwen.catalog.loader import load_catalog
+    from localqwen.plan import plan_model
+
+    assert detect_hardware().vllm_available is False  # not installed here
+    stand_in_vllm(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml())  # two RTX 3090s, so the AWQ build is planned
+    hw = detect_hardware()
+    assert hw.vllm_available is True and "vllm" not in sys.modules
+    awq = next(c for c in plan_model(load_catalog().find("Qwen3.6-27B"), hw) if c.build.format == "awq")
+    assert awq.note.endswith("vLLM is installed")
 
 
 # --- detection through a stand-in NVML ---------------------------------------------------------

@@ -181,6 +181,23 @@ def test_import_with_a_bad_name_is_one_line_and_exit_2(world: World, tiny_qwen3:
     assert "--name 'a:b'" in line
 
 
+@pytest.mark.parametrize("damage", ["cut short", b"\xff\xfe", b"[]", b'{"imported": []}'])
+def test_a_damaged_store_is_refused_moved_aside_and_nothing_is_lost(world: World, tiny_qwen3: Path, damage: str | bytes) -> None:
+    assert world.run("import", str(tiny_qwen3)).returncode == 0
+    store = world.home / "store.json"
+    bad = store.read_bytes()[:40] if damage == "cut short" else damage
+    store.write_bytes(bad)
+    line = one_error_line(world.run("import", str(tiny_qwen3), "--name", "other"), 1)
+    aside = world.home / "store.json.corrupt"
+    assert f"{store} is not a localqwen store" in line and f"moved to {aside}" in line
+    assert aside.read_bytes() == bad and not store.exists()  # the edit that found it wrote nothing
+
+    store.write_bytes(bad)  # damaged again: the first kept file is not written over
+    one_error_line(world.run("models"), 1)
+    assert aside.read_bytes() == bad and (world.home / "store.json.corrupt.1").read_bytes() == bad
+    assert world.run("models").returncode == 0  # a new store from here on
+
+
 def test_models_on_an_empty_store_says_how_to_fill_it(world: World) -> None:
     result = world.run("models")
     assert result.returncode == 0 and "localqwen pull MODEL" in result.stdout

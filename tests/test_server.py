@@ -144,6 +144,25 @@ def test_openai_chat_returns_reasoning_beside_content(server) -> None:
     assert [m.id for m in client.models.list()][0] == "localqwen-tiny"
 
 
+def test_a_no_think_message_samples_with_the_non_thinking_preset(server) -> None:
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    messages = [{"role": "user", "content": "tell me a story /no_think"}]
+
+    def answer(**sampling: float) -> str:
+        reply = client.chat.completions.create(model="localqwen-tiny", messages=messages, max_tokens=24, seed=7, extra_body=sampling)
+        return reply.choices[0].message.content
+
+    def spelled_out(preset) -> dict[str, float]:
+        return {"temperature": preset.temperature, "top_p": preset.top_p, "top_k": preset.top_k,
+                "min_p": preset.min_p, "presence_penalty": preset.presence_penalty}
+
+    presets = server.host.chat.presets
+    as_thinking = answer(**spelled_out(presets.thinking))
+    as_non_thinking = answer(**spelled_out(presets.non_thinking))
+    assert as_thinking != as_non_thinking  # the two presets sample differently on this model
+    assert answer() == as_non_thinking
+
+
 def test_unknown_model_is_404_in_openai_shape(server) -> None:
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
     with pytest.raises(openai.NotFoundError) as info:

@@ -104,6 +104,16 @@ class Catalog:
         hint = f"did you mean {', '.join(near)}?" if near else "see `localqwen plan` for the list"
         raise UnknownModelError(f"unknown model {name!r}", fix=hint)
 
+    def for_gguf(self, path: str | Path, header_name: str | None = None) -> ModelSpec | None:
+        """The catalog model a GGUF file is: one of its builds' files by name (a pulled build,
+        or the first part of a split one), else the model its header names; None: neither."""
+        filename = Path(path).name.lower()
+        for model in self.models:
+            if any(Path(f).name.lower() == filename for b in model.builds for f in b.files):
+                return model
+        wanted = (header_name or "").strip().lower()
+        return next((m for m in self.models if wanted and wanted in (m.id.lower(), m.name.lower())), None)
+
 
 def catalog_dirs() -> list[Path]:
     return [profiles_dir() / "models", home() / "models"]

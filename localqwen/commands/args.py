@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from localqwen.plan.placement import MIN_CTX
+
 
 def _whole_number(text: str, minimum: int, rule: str) -> int:
     try:
@@ -21,3 +23,8 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     return _whole_number(text, 0, "must not be negative")
+
+
+def context_length(text: str) -> int:
+    """A `--ctx`/`--fim-ctx` value: at least what a placement accepts, so no flag reaches a traceback."""
+    return _whole_number(text, MIN_CTX, f"is too small for a context (at least {MIN_CTX} tokens)")

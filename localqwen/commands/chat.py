@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from localqwen.commands.args import positive_int
+from localqwen.commands.args import context_length, positive_int
 from localqwen.errors import UserInputError
 
 
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend-api-key", metavar="KEY", help="API key for --backend")
     parser.add_argument("--plain", action="store_true", help="line REPL on stdin/stdout (the only chat face for now)")
     parser.add_argument("--no-think", action="store_true", help="turn thinking off and hide it")
-    parser.add_argument("--ctx", type=positive_int, default=4096, help="context length in tokens (default 4096)")
+    parser.add_argument("--ctx", type=context_length, default=4096, help="context length in tokens (default 4096)")
     parser.add_argument("--max-tokens", type=positive_int, default=1024, help="longest reply in tokens (default 1024)")
     parser.add_argument("--system", help="system message")
     parser.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from localqwen.commands.args import positive_int
+from localqwen.commands.args import context_length
 
 
 def hardware_from(spec: str | None):
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     plan = sub.add_parser("plan", help="which Qwen builds fit, and how (split, layers, context)")
     plan.add_argument("model", nargs="?", help="catalog name, a .gguf path, or hf:OWNER/REPO/FILE.gguf")
     plan.add_argument("--hardware", metavar="NAME|FILE", help="plan for a hardware profile instead of this machine")
-    plan.add_argument("--ctx", type=positive_int, help="largest context to consider (default: the model's native)")
+    plan.add_argument("--ctx", type=context_length, help="largest context to consider (default: the model's native)")
     plan.add_argument("--split", choices=("none", "row", "layer"), help="force a split mode across GPUs")
     plan.add_argument("--json", action="store_true", help="print JSON")
     plan.set_defaults(func=run_plan)

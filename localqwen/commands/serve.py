@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from localqwen.commands.args import non_negative_int, positive_int
+from localqwen.commands.args import context_length, non_negative_int, positive_int
 from localqwen.errors import UserInputError
 from localqwen.launch import DEFAULT_FIM_CTX
 
@@ -79,8 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     key = parser.add_mutually_exclusive_group()
     key.add_argument("--api-key", help="require Authorization: Bearer KEY")
     key.add_argument("--api-key-file", metavar="FILE", help="read the API key from FILE")
-    parser.add_argument("--ctx", type=positive_int, default=DEFAULT_CTX, help=f"chat context cap (default {DEFAULT_CTX})")
-    parser.add_argument("--fim-ctx", type=positive_int, default=DEFAULT_FIM_CTX, help=f"FIM context (default {DEFAULT_FIM_CTX})")
+    parser.add_argument("--ctx", type=context_length, default=DEFAULT_CTX, help=f"chat context cap (default {DEFAULT_CTX})")
+    parser.add_argument("--fim-ctx", type=context_length, default=DEFAULT_FIM_CTX, help=f"FIM context (default {DEFAULT_FIM_CTX})")
     parser.add_argument("--cache-reuse", type=non_negative_int, default=0, metavar="N",
                         help="completions: after a deletion, move cached chunks of N+ tokens instead of "
                              "evaluating them again (approximate, like llama.cpp's --cache-reuse; default 0: off)")

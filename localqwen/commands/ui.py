@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from localqwen.commands.args import positive_int
+from localqwen.commands.args import context_length, positive_int
 
 
 def launch(
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("ui", help="the terminal UI (what `localqwen` alone opens)")
     parser.add_argument("--hardware", metavar="NAME|FILE", help="plan for a hardware profile instead of this machine")
     parser.add_argument("--model", metavar="PATH.gguf", help="open the chat straight on a GGUF file")
-    parser.add_argument("--ctx", type=positive_int, default=4096, help="context for --model, in tokens (default 4096)")
+    parser.add_argument("--ctx", type=context_length, default=4096, help="context for --model, in tokens (default 4096)")
     parser.add_argument("--max-tokens", type=positive_int, default=2048, help="longest reply in tokens (default 2048)")
     parser.add_argument("--light", action="store_true", help="the light theme")
     parser.set_defaults(func=run)

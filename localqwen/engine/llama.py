@@ -18,7 +18,7 @@ from localqwen.catalog.gguf_header import read_gguf_header
 from localqwen.engine.chat_template import opens_thinking, render_chat, soft_switch
 from localqwen.engine.fim import build_fim_prompt, find_fim_tokens
 from localqwen.engine.kv_reuse import ShiftPlan, plan_shift
-from localqwen.engine.sampling import QWEN_PRESETS, Presets
+from localqwen.engine.sampling import Presets, presets_for_file
 from localqwen.engine.stops import StopMatcher
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
@@ -65,17 +65,18 @@ class LlamaEngine:
         path: str | Path,
         placement: Placement = Placement(),
         *,
-        presets: Presets = QWEN_PRESETS,
+        presets: Presets | None = None,
         seed: int = 0,
         verbose: bool = False,
         reuse_shifted_chunks: int = 0,
     ) -> None:
         """`reuse_shifted_chunks=N` (N > 0) moves cached chunks of N+ tokens instead of
-        re-evaluating them when text was deleted mid-prompt (see kv_reuse.py)."""
+        re-evaluating them when text was deleted mid-prompt (see kv_reuse.py).
+        `presets=None`: the presets of the catalog model this file is, else Qwen's."""
         header = read_gguf_header(path)
         self.placement = placement
         self.reuse_shifted_chunks = reuse_shifted_chunks
-        self.presets = presets
+        self.presets = presets if presets is not None else presets_for_file(path, header.name)
         self.seed = seed
         self._lock = threading.Lock()
         self._active: Stream | None = None

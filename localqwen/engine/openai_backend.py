@@ -50,7 +50,7 @@ class OpenAIBackend:
         except httpx.HTTPError as exc:
             raise BackendError(f"{self.base_url}: cannot reach the server ({exc})") from None
         if response.status_code == 401:
-            raise BackendError(f"{self.base_url}: the server wants an API key (--api-key)")
+            raise BackendError(f"{self.base_url}: the server wants an API key (--backend-api-key)")
         try:
             data = response.json().get("data") or []
         except (ValueError, AttributeError):

@@ -1,9 +1,11 @@
-"""Qwen's published sampling presets; a model profile may carry its own."""
+"""Qwen's published sampling presets, and each catalog model's own (its card's) where it has them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from localqwen.catalog.types import ModelSpec, SamplingPreset
 from localqwen.engine.types import Sampling
 
 
@@ -23,3 +25,38 @@ QWEN_PRESETS = Presets(
     # Editors want the likeliest completion, the same for the same context.
     fim=Sampling(temperature=0.0, top_p=1.0, top_k=1),
 )
+
+
+def _sampling(preset: SamplingPreset) -> Sampling:
+    return Sampling(temperature=preset.temperature, top_p=preset.top_p, top_k=preset.top_k,
+                    min_p=preset.min_p, presence_penalty=preset.presence_penalty)
+
+
+def presets_for(model: ModelSpec | None, base: Presets = QWEN_PRESETS) -> Presets:
+    """The chat presets `model`'s card gives; a model with one mode (a coder) uses it for both.
+
+    Modes the catalog leaves out, and FIM (editors want the likeliest completion), come from `base`.
+    """
+    if model is None:
+        return base
+    thinking = model.sampling.get("thinking") or model.sampling.get("non_thinking")
+    non_thinking = model.sampling.get("non_thinking") or model.sampling.get("thinking")
+    return Presets(
+        thinking=_sampling(thinking) if thinking else base.thinking,
+        non_thinking=_sampling(non_thinking) if non_thinking else base.non_thinking,
+        fim=base.fim,
+    )
+
+
+def presets_for_file(path: str | Path, header_name: str | None) -> Presets:
+    """Presets for a GGUF about to load: its catalog model's when it is a catalog build or its
+    header names one, else Qwen's. A catalog that cannot be read leaves Qwen's (the catalog's
+    own commands report it)."""
+    from localqwen.catalog.loader import load_catalog
+    from localqwen.errors import LocalQwenError
+
+    try:
+        model = load_catalog().for_gguf(path, header_name)
+    except LocalQwenError:
+        model = None
+    return presets_for(model)

@@ -6,11 +6,10 @@ command line is, flag by flag, checked against vLLM's documented `vllm serve` op
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from dataclasses import dataclass
 
 from localqwen.errors import UserInputError
+from localqwen.hardware.detect import vllm_installed
 
 VLLM_INSTALL = "pip install 'localqwen[vllm]' (vLLM needs Linux and a CUDA GPU)"
 
@@ -54,7 +53,7 @@ def gpu_memory_utilization(needed_bytes: int, total_bytes: int, headroom: float 
 
 def vllm_ready(has_cuda_gpu: bool) -> str | None:
     """None when vLLM can run here; else what is missing, in words."""
-    if importlib.util.find_spec("vllm") is None or shutil.which("vllm") is None:
+    if not vllm_installed():
         return "vLLM is not installed"
     if not has_cuda_gpu:
         return "vLLM needs a CUDA GPU and none was found"

@@ -7,7 +7,9 @@ answer a person can act on, and a planner can still plan for the CPU.
 
 from __future__ import annotations
 
+import importlib.util
 import platform
+import shutil
 from itertools import combinations
 from typing import Any
 
@@ -41,9 +43,22 @@ def detect_hardware() -> Hardware:
         ram_available_bytes=int(memory.available),
         cpu_cores=int(cores),
         links=tuple(links),
+        vllm_available=vllm_installed(),
         source="detected",
         notes=tuple(notes),
     )
+
+
+def vllm_installed() -> bool:
+    """vLLM's package is importable and its `vllm` command is on PATH.
+
+    Found by `find_spec`, which locates the package without importing it: importing vLLM
+    takes seconds and initialises CUDA, too much for a look at the machine.
+    """
+    try:
+        return importlib.util.find_spec("vllm") is not None and shutil.which("vllm") is not None
+    except (ImportError, ValueError):  # a broken install, or a module with no spec
+        return False
 
 
 def _reason(exc: BaseException) -> str:

@@ -40,3 +40,9 @@ class StoreError(UserInputError):
     """A NAME:BUILD or an import that the local store cannot act on."""
 
     title = "Local models"
+
+
+class StoreFileError(LocalQwenError):
+    """`store.json` cannot be read as localqwen's store; it is moved aside, never written over."""
+
+    title = "Local store"

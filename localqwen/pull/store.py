@@ -3,7 +3,9 @@
 The weights stay in the Hugging Face cache; this file only remembers which of them a
 pull checked against the Hub's sha256 (so `localqwen models` can say "verified"
 without hashing gigabytes again), and which GGUFs a person imported from elsewhere.
-Written whole to a temporary file and moved into place, under a lock.
+Written whole to a temporary file and moved into place, under a lock. A file that is
+not a store (cut short, edited by hand) is moved aside and refused, never read as
+empty: the next edit would write the empty store over what it remembered.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from localqwen.paths import home
+from localqwen.pull.errors import StoreFileError
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,51 @@ def store_path() -> Path:
 
 
 def _read() -> dict[str, Any]:
+    path = store_path()
     try:
-        data = json.loads(store_path().read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return {"verified": {}, "imported": {}}
-    data.setdefault("verified", {})
-    data.setdefault("imported", {})
+    except OSError as exc:
+        raise StoreFileError(f"{path}: cannot read localqwen's store ({exc.strerror or exc})") from None
+    data = _parse(raw)
+    if isinstance(data, dict):
+        data.setdefault("verified", {})
+        data.setdefault("imported", {})
+        return data
+    try:
+        aside = _move_aside(path)
+    except FileNotFoundError:  # another localqwen run moved it aside first
+        return _read()
+    raise StoreFileError(
+        f"{path} is not a localqwen store ({data}); it was moved to {aside}, nothing in it was lost",
+        fix="repair it and move it back, or leave it and localqwen starts a new store",
+    )
+
+
+def _parse(raw: bytes) -> dict[str, Any] | str:
+    """The store in `raw`, or what makes it something else, in words."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    for section in ("verified", "imported"):
+        if not isinstance(data.get(section, {}), dict):
+            return f"its {section!r} is not an object"
     return data
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the bad file to the first free `store.json.corrupt[.N]`, so a second bad file keeps the first."""
+    aside, n = path.with_name(f"{path.name}.corrupt"), 1
+    while aside.exists():
+        aside, n = path.with_name(f"{path.name}.corrupt.{n}"), n + 1
+    os.replace(path, aside)
+    return aside
 
 
 @contextmanager

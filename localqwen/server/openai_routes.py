@@ -15,6 +15,7 @@ from dataclasses import replace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from localqwen.engine.chat_template import soft_switch
 from localqwen.engine.types import ChatMessage, GenerationStats, Sampling
 from localqwen.server import parse
 from localqwen.server.bridge import deltas, sse
@@ -151,7 +152,8 @@ async def chat_completions(request: Request) -> Response:
     limit = engine.info.n_ctx
     field = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     max_tokens = parse.integer(body, field, 0, 1, limit) if body.get(field) is not None else None
-    preset_thinking = thinking if thinking is not None else True
+    # The preset follows what the prompt will do: the request's switch, else `/think` or `/no_think`, else on.
+    preset_thinking = next(t for t in (thinking, soft_switch(messages), True) if t is not None)
     sampling = _sampling(body, engine.presets.for_chat(preset_thinking))
     stream = engine.chat(messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens, stop=parse.stop_list(body))
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
