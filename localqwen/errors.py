@@ -29,12 +29,3 @@ class UserInputError(LocalQwenError):
     title = "Bad input"
     exit_code = 2
 
-
-def __getattr__(name: str) -> type:
-    """`catalog/gguf_header.py` and `catalog/remote.py` (being rewritten for issue 11) still
-    import `ModelFileError` from here; drop this once they import it from `catalog.errors`."""
-    if name == "ModelFileError":
-        from localqwen.catalog.errors import ModelFileError
-
-        return ModelFileError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,21 +1,19 @@
 """Read a remote GGUF's header with HTTP range requests: plan a model without downloading it.
 
-The first bytes are written into a sparse temporary file as large as the remote one,
-and the ordinary parser reads it. Fetch a little, grow until the whole header (which
-ends where tensor data starts) lies inside real bytes.
+The ordinary parser reads the first bytes fetched; when it stops short of the header's
+end it says how many bytes it needs, and those (at least twice what we have) are fetched.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-from localqwen.catalog.gguf_header import GGUF_MAGIC, GgufHeader, parse_header
-from localqwen.errors import ModelFileError, UserInputError
+from localqwen.catalog.errors import ModelFileError
+from localqwen.catalog.gguf_header import GGUF_MAGIC, GgufHeader, NeedMoreBytes, parse_buffer
+from localqwen.errors import UserInputError
 
 FIRST_CHUNK = 1 << 20  # Qwen's 151k-token vocabulary makes headers of about 5-10 MB
 MAX_HEADER = 64 << 20
@@ -69,28 +67,15 @@ def read_remote_header(spec: str, *, first_chunk: int = FIRST_CHUNK, limit: int 
     data, total = _get_range(url, 0, first_chunk - 1)
     if data[:4] != GGUF_MAGIC:
         raise ModelFileError(f"{url}: not a GGUF file (it does not start with the GGUF magic bytes)")
-    with tempfile.TemporaryDirectory(prefix="localqwen-header-") as tmp:
-        sparse = Path(tmp) / "head.gguf"
-        with sparse.open("wb") as handle:
-            handle.truncate(total)
-        while True:
-            with sparse.open("r+b") as handle:
-                handle.write(data)
-            header = _try_parse(sparse, url, total, len(data))
-            if header is not None:
-                return header
-            if len(data) >= min(total, limit):
-                raise ModelFileError(f"{url}: no complete GGUF header in its first {len(data):,} bytes")
-            more, _ = _get_range(url, len(data), min(2 * len(data), total, limit) - 1)
-            if not more:
-                raise RemoteError(f"{url}: the server returned no bytes past {len(data):,}")
-            data += more
-
-
-def _try_parse(sparse: Path, url: str, total: int, real_bytes: int) -> GgufHeader | None:
-    """The header, if it parses and ends inside the bytes actually fetched."""
-    try:
-        header = parse_header(sparse, shown_as=url, file_size=total)
-    except ModelFileError:
-        return None
-    return header if header.header_bytes <= real_bytes else None
+    while True:
+        try:
+            return parse_buffer(data, shown_as=url, file_size=total)
+        except NeedMoreBytes as short:
+            needed = short.needed
+        if len(data) >= min(total, limit) or needed > total:
+            raise ModelFileError(f"{url}: no complete GGUF header in its first {len(data):,} bytes")
+        end = min(max(needed, 2 * len(data)), total, limit)
+        more, _ = _get_range(url, len(data), end - 1)
+        if not more:
+            raise RemoteError(f"{url}: the server returned no bytes past {len(data):,}")
+        data += more
