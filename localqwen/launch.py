@@ -52,7 +52,8 @@ class LaunchOptions:
     cache_reuse: int = 0
     """Completions: after a deletion, move cached chunks of N+ tokens (0: off)."""
     threads: int | None = None
-    """CPU threads for llama.cpp; None: its own choice."""
+    """CPU threads for llama.cpp, generation and prompts; None: the plan's (physical cores /
+    logical CPUs)."""
     api_key: str | None = None
     """Bearer key for a backend URL."""
 
@@ -218,7 +219,7 @@ def _side(target: _Target, options: LaunchOptions, ctx: int, hardware: Callable[
         raise UserInputError(f"{target.text}: does not fit {hw.name}", fix=f"see `localqwen plan {target.text}`")
     placement = candidate.placement
     if options.threads is not None:
-        placement = replace(placement, n_threads=options.threads)
+        placement = replace(placement, n_threads=options.threads, n_threads_batch=options.threads)
     path = target.path
     assert path is not None
     return Side(target.text, lambda: load_gguf(path, placement, cache_reuse), placement, path)

@@ -33,7 +33,7 @@ def test_a_file_gets_the_plans_placement_and_the_machine_is_asked_once(tiny_qwen
     opening = open_model(str(tiny_qwen3), LaunchOptions(ctx=512, serving=True, threads=3), hardware)
     expected = choose(plan_model(spec_from_file(tiny_qwen3), load_profile("rtx4090"), PlanOptions(ctx=512)))
     chat = opening.chat.placement
-    assert chat == replace(expected.placement, n_threads=3)  # the plan's, not a bare Placement(n_ctx=...)
+    assert chat == replace(expected.placement, n_threads=3, n_threads_batch=3)  # the plan's, not a bare Placement(n_ctx=...)
     assert chat.flash_attn and chat.split_mode == "none" and chat.n_threads == 3
     assert opening.fim is not None and opening.fim.path == opening.chat.path == tiny_qwen3.resolve()
     assert opening.fim.placement.n_ctx == 512  # the completion side never exceeds the chat's cap

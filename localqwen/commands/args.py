@@ -28,3 +28,12 @@ def non_negative_int(text: str) -> int:
 def context_length(text: str) -> int:
     """A `--ctx`/`--fim-ctx` value: at least what a placement accepts, so no flag reaches a traceback."""
     return _whole_number(text, MIN_CTX, f"is too small for a context (at least {MIN_CTX} tokens)")
+
+
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    """`--threads N`, the same on every command that loads a model."""
+    parser.add_argument(
+        "--threads", type=positive_int, metavar="N",
+        help="CPU threads for llama.cpp, generation and prompts alike "
+             "(default: one per physical core to generate, every logical CPU for prompts)",
+    )

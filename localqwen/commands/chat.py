@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from localqwen.commands.args import context_length, positive_int
+from localqwen.commands.args import add_threads_flag, context_length, positive_int
 from localqwen.errors import UserInputError
 
 
@@ -23,7 +23,7 @@ def open_engine(args: argparse.Namespace):
     from localqwen.hardware import detect_hardware
     from localqwen.launch import LaunchOptions, open_model
 
-    options = LaunchOptions(ctx=args.ctx, api_key=args.backend_api_key)
+    options = LaunchOptions(ctx=args.ctx, api_key=args.backend_api_key, threads=args.threads)
     return open_model(args.backend or args.model, options, detect_hardware).chat.load()
 
 
@@ -54,4 +54,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--ctx", type=context_length, default=4096, help="context length in tokens (default 4096)")
     parser.add_argument("--max-tokens", type=positive_int, default=1024, help="longest reply in tokens (default 1024)")
     parser.add_argument("--system", help="system message")
+    add_threads_flag(parser)
     parser.set_defaults(func=run)

@@ -33,6 +33,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from localqwen.catalog.resolve import resolve_model
     from localqwen.plan import PlanOptions, choose, plan_all, plan_model
     from localqwen.plan.report import plan_json
+    from localqwen.plan.types import threads_text
     from localqwen.commands.tables import plan_table, print_table
 
     hw = hardware_from(args.hardware)
@@ -50,7 +51,8 @@ def run_plan(args: argparse.Namespace) -> int:
     if choice is None:
         print("nothing fits this machine")
     else:
-        print(f"choice: {choice.model.name} {choice.build.quant} ({choice.verdict}, context {choice.n_ctx:,})")
+        threads = f", {threads_text(choice.placement)}" if choice.placement else ""
+        print(f"choice: {choice.model.name} {choice.build.quant} ({choice.verdict}, context {choice.n_ctx:,}{threads})")
     return 0
 
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from localqwen.commands.args import context_length, non_negative_int, positive_int
+from localqwen.commands.args import add_threads_flag, context_length, non_negative_int, positive_int
 from localqwen.errors import UserInputError
 from localqwen.launch import DEFAULT_FIM_CTX
 
@@ -31,15 +31,18 @@ def _host(args: argparse.Namespace):
     """What the server will run, opened through `launch`: chat and, beside it, the completion side."""
     from localqwen.hardware import detect_hardware
     from localqwen.launch import LaunchOptions, open_model
+    from localqwen.plan.types import threads_text
     from localqwen.server.host import ModelHost
 
     if bool(args.model) == bool(args.backend):
         raise UserInputError("give either a model file or --backend URL")
     options = LaunchOptions(ctx=args.ctx, serving=True, fim_model=args.fim_model, fim_ctx=args.fim_ctx,
-                            cache_reuse=args.cache_reuse, api_key=args.backend_api_key)
+                            cache_reuse=args.cache_reuse, api_key=args.backend_api_key, threads=args.threads)
     opening = open_model(args.backend or args.model, options, detect_hardware)
     fim = opening.fim
     what = opening.chat.label if fim is None else f"{opening.chat.label} (chat) and {fim.label} (FIM)"
+    if opening.chat.placement is not None:
+        what += f", {threads_text(opening.chat.placement)}"
     return ModelHost(opening.name, opening.chat.load, fim.load if fim else None), what
 
 
@@ -85,4 +88,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="completions: after a deletion, move cached chunks of N+ tokens instead of "
                              "evaluating them again (approximate, like llama.cpp's --cache-reuse; default 0: off)")
     parser.add_argument("--log-prompts", action="store_true", help="log prompt text (off by default)")
+    add_threads_flag(parser)
     parser.set_defaults(func=run)

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from localqwen.hardware.types import Hardware
-from localqwen.plan.types import VERDICT_STYLE, Candidate
+from localqwen.plan.types import VERDICT_STYLE, Candidate, cpu_text, threads_text
 
 GB = 1e9
 
@@ -28,7 +28,7 @@ def hardware_table(hw: Hardware) -> Table:
         table.add_row(escape(f"GPU{gpu.index} {gpu.name}"), _gb(gpu.total_bytes), _gb(gpu.free_bytes), bw,
                       " ".join(x for x in (f"sm {cc}" if cc else "", pcie) if x))
     ram_bw = f"{hw.ram_bandwidth_gbs:.0f} GB/s" if hw.ram_bandwidth_gbs else "?"
-    table.add_row("RAM", _gb(hw.ram_total_bytes), _gb(hw.ram_available_bytes), ram_bw, f"{hw.cpu_cores} cores")
+    table.add_row("RAM", _gb(hw.ram_total_bytes), _gb(hw.ram_available_bytes), ram_bw, cpu_text(hw))
     for link in hw.links:
         table.add_row(f"link GPU{link.a}-GPU{link.b}", "", "", f"{link.bandwidth_gbs:.0f} GB/s" if link.bandwidth_gbs else "", link.kind)
     return table

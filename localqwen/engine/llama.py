@@ -24,6 +24,7 @@ from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
 from localqwen.engine.types import ChatMessage, Delta, ExtraChunk, ModelInfo, Sampling
 from localqwen.engine.errors import FimUnsupportedError, ModelLoadError, PromptTooLongError
+from localqwen.hardware.cpu import cpu_counts
 from localqwen.plan.placement import Placement
 
 SPLIT_MODE_IDS = {
@@ -51,9 +52,9 @@ def llama_kwargs(placement: Placement) -> dict[str, object]:
         "type_v": KV_TYPE_IDS[placement.type_v],
         "flash_attn": placement.flash_attn,
     }
-    if placement.n_threads is not None:
-        kwargs["n_threads"] = placement.n_threads
-        kwargs["n_threads_batch"] = placement.n_threads
+    cpus = cpu_counts() if placement.n_threads is None or placement.n_threads_batch is None else None
+    kwargs["n_threads"] = placement.n_threads or cpus.cores  # type: ignore[union-attr]
+    kwargs["n_threads_batch"] = placement.n_threads_batch or cpus.threads  # type: ignore[union-attr]
     return kwargs
 
 
@@ -98,6 +99,8 @@ class LlamaEngine:
             chat_template=metadata.get("tokenizer.chat_template"),
             fim=find_fim_tokens(metadata, self.special_token_id),
             metadata=metadata,
+            n_threads=llama_cpp.llama_n_threads(self._llm.ctx),
+            n_threads_batch=llama_cpp.llama_n_threads_batch(self._llm.ctx),
         )
 
     # --- vocabulary -------------------------------------------------------------------

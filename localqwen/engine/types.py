@@ -89,6 +89,8 @@ class ModelInfo:
     chat_template: str | None
     fim: FimTokens | None
     metadata: dict[str, str] = field(default_factory=dict, repr=False)
+    n_threads: int | None = None  # llama.cpp's, as the context runs them; None: a remote server
+    n_threads_batch: int | None = None
 
     @property
     def supports_fim(self) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 
 from localqwen.hardware.cards import known_bandwidth_gbs
+from localqwen.hardware.cpu import cpu_counts
 from localqwen.hardware.types import Gpu, Hardware, Link
 
 # One PCIe lane, one direction, GB/s, by generation (after line encoding).
@@ -35,13 +36,14 @@ def detect_hardware() -> Hardware:
     notes: list[str] = []
     gpus, links = _detect_gpus(notes)
     memory = psutil.virtual_memory()
-    cores = psutil.cpu_count(logical=False) or psutil.cpu_count(logical=True) or 1
+    cpus = cpu_counts()
     return Hardware(
         name=platform.node() or "this machine",
         gpus=tuple(gpus),
         ram_total_bytes=int(memory.total),
         ram_available_bytes=int(memory.available),
-        cpu_cores=int(cores),
+        cpu_cores=cpus.cores,
+        cpu_threads=cpus.threads,
         links=tuple(links),
         vllm_available=vllm_installed(),
         source="detected",

@@ -9,6 +9,7 @@ or given as a path. Sizes are GiB (1024**3 bytes), bandwidths GB/s (1e9 bytes/s)
     ram_gb = 64             # total system RAM
     ram_available_gb = 56   # optional, default 85% of ram_gb
     cpu_cores = 16          # physical cores
+    cpu_threads = 32        # optional: logical CPUs (default cpu_cores)
     ram_bandwidth_gbs = 50  # optional: for CPU decode estimates
     gpu_offload = true      # optional: llama.cpp has CUDA (default: true when there are gpus)
     vllm = false            # optional: vLLM installed (default false)
@@ -54,7 +55,7 @@ _KINDS = {
     "string": lambda v: isinstance(v, str),
     "boolean": lambda v: isinstance(v, bool),
 }
-_TOP = {"name", "description", "ram_gb", "ram_available_gb", "cpu_cores", "ram_bandwidth_gbs",
+_TOP = {"name", "description", "ram_gb", "ram_available_gb", "cpu_cores", "cpu_threads", "ram_bandwidth_gbs",
         "gpu_offload", "vllm", "gpu", "link"}  # fmt: skip
 _GPU = {"name", "memory_gb", "free_gb", "bandwidth_gbs", "compute_capability", "pcie_gen", "pcie_width"}
 _LINK = {"a", "b", "kind", "bandwidth_gbs"}
@@ -158,6 +159,9 @@ def _build(data: dict[str, Any], where: _Where) -> Hardware:
     cores = where.get(data, "cpu_cores", "integer")
     if cores < 1:
         raise where.error(f"'cpu_cores' should be at least 1, not {cores}")
+    threads = where.get(data, "cpu_threads", "integer", cores)
+    if threads < cores:
+        raise where.error(f"'cpu_threads' ({threads}) should be at least cpu_cores ({cores})")
     gpus = tuple(_gpu(i, t, where.at(f"gpu {i}")) for i, t in enumerate(where.tables(data, "gpu")))
     links = tuple(_link(i, t, where.at(f"link {i}"), len(gpus)) for i, t in enumerate(where.tables(data, "link")))
     ram_bandwidth = where.get(data, "ram_bandwidth_gbs", "number", None)
@@ -167,6 +171,7 @@ def _build(data: dict[str, Any], where: _Where) -> Hardware:
         ram_total_bytes=int(ram_gb * GIB),
         ram_available_bytes=int(available_gb * GIB),
         cpu_cores=cores,
+        cpu_threads=threads,
         links=links,
         ram_bandwidth_gbs=float(ram_bandwidth) if ram_bandwidth is not None else None,
         gpu_offload=where.get(data, "gpu_offload", "boolean", bool(gpus)),

@@ -39,13 +39,18 @@ class Hardware:
     gpus: tuple[Gpu, ...]
     ram_total_bytes: int
     ram_available_bytes: int
-    cpu_cores: int
+    cpu_cores: int  # physical cores: llama.cpp's generation threads
     links: tuple[Link, ...] = ()
     ram_bandwidth_gbs: float | None = None  # for CPU decode speed estimates
     gpu_offload: bool | None = None  # can the installed llama.cpp use a GPU? None: unknown
     vllm_available: bool = False
+    cpu_threads: int | None = None  # logical CPUs this process may use (batch threads); None: cpu_cores
     source: Literal["detected", "profile"] = "detected"
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def logical_cpus(self) -> int:
+        return self.cpu_threads or self.cpu_cores
 
     @property
     def total_vram_bytes(self) -> int:

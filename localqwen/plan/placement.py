@@ -26,7 +26,8 @@ class Placement:
     """One model's layout: layers on GPU, how they split across cards, context and KV cache.
 
     `n_gpu_layers=-1` means every layer; `tensor_split` holds one share per card
-    (any scale, llama.cpp normalises); `n_threads=None` lets llama.cpp choose;
+    (any scale, llama.cpp normalises); `n_threads` generates tokens, `n_threads_batch`
+    evaluates prompts (None: this machine's physical cores / logical CPUs);
     `n_ubatch` is the micro-batch the compute buffer is sized for (llama.cpp uses at
     most `n_batch` of it).
     """
@@ -42,6 +43,7 @@ class Placement:
     type_v: KvType = "f16"
     flash_attn: bool = False
     n_threads: int | None = None
+    n_threads_batch: int | None = None
 
     def __post_init__(self) -> None:
         if self.split_mode not in SPLIT_MODES:
@@ -55,6 +57,9 @@ class Placement:
             raise ValueError(f"n_ctx {self.n_ctx} is too small (at least {MIN_CTX})")
         if self.n_batch < 1:
             raise ValueError(f"n_batch {self.n_batch} must be at least 1")
+        for name in ("n_threads", "n_threads_batch"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} {getattr(self, name)} must be at least 1")
         if self.n_ubatch < 1:
             raise ValueError(f"n_ubatch {self.n_ubatch} must be at least 1")
         if any(share < 0 for share in self.tensor_split):

@@ -116,6 +116,8 @@ def _candidate(model: ModelSpec, build: Build, hw: Hardware, verdict: str, fit: 
         type_k=kv,  # type: ignore[arg-type]
         type_v=kv,  # type: ignore[arg-type]
         flash_attn=True,
+        n_threads=hw.cpu_cores,  # as llama.cpp: one generation thread per physical core,
+        n_threads_batch=hw.logical_cpus,  # prompts on every logical CPU
     )
     speed = estimate_tok_s(model, build, hw, fit, kv)
     return Candidate(model, build, verdict, placement, fit.devices, fit.host_bytes, speed, note)  # type: ignore[arg-type]

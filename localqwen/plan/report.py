@@ -35,6 +35,8 @@ def candidate_json(c: Candidate) -> dict[str, object]:
             "n_ctx": p.n_ctx,
             "type_k": p.type_k,
             "type_v": p.type_v,
+            "n_threads": p.n_threads,
+            "n_threads_batch": p.n_threads_batch,
         },
         "memory": {
             "devices": [{"index": d.index, "name": d.name, "bytes": d.bytes} for d in c.devices],

@@ -6,12 +6,27 @@ from dataclasses import dataclass
 from typing import Literal
 
 from localqwen.catalog.types import Build, ModelSpec
+from localqwen.hardware.types import Hardware
 from localqwen.plan.placement import Placement
 
 Verdict = Literal["fits", "partial", "needs_vllm", "too_big"]
 VERDICT_ORDER: dict[str, int] = {"fits": 0, "needs_vllm": 1, "partial": 2, "too_big": 3}
 VERDICT_STYLE: dict[str, str] = {"fits": "green", "partial": "yellow", "needs_vllm": "cyan", "too_big": "red"}
 """The colour (a Rich/Textual style name) every face shows a verdict in, so the CLI and the TUI agree."""
+
+
+def cpu_text(hw: Hardware) -> str:
+    """The CPUs in the words every face uses: "8 cores, 16 threads"."""
+    cores = f"{hw.cpu_cores} core{'s' if hw.cpu_cores != 1 else ''}"
+    return cores if hw.logical_cpus == hw.cpu_cores else f"{cores}, {hw.logical_cpus} threads"
+
+
+def threads_text(p: Placement) -> str:
+    """llama.cpp's thread counts for a placement: "threads 8 (prompts 16)"."""
+    if p.n_threads is None:
+        return "threads: llama.cpp's choice"
+    batch = p.n_threads_batch or p.n_threads
+    return f"threads {p.n_threads}" + (f" (prompts {batch})" if batch != p.n_threads else "")
 
 
 @dataclass(frozen=True)

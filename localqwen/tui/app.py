@@ -252,7 +252,7 @@ class LocalQwenApp(App[int]):
         services = self.services
         try:
             # serving=True: the plan keeps room for the Server screen's completion context.
-            opening = open_model(what, LaunchOptions(ctx=ctx, serving=True), self.this_machine,
+            opening = open_model(what, LaunchOptions(ctx=ctx, serving=True, threads=self.settings.threads), self.this_machine,
                                  catalog=services.load_catalog(), load_gguf=services.open_engine, locate=services.locate)
             engine = opening.chat.load()
         except LocalQwenError as exc:

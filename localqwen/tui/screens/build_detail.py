@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from localqwen.hardware.types import Hardware
 from localqwen.plan import Candidate, PlanOptions
-from localqwen.plan.types import VERDICT_STYLE
+from localqwen.plan.types import VERDICT_STYLE, threads_text
 from localqwen.tui.rows import VERDICT_LABEL, PlanRow, ctx_text, disk_text, gb, layers_text, replan
 from localqwen.tui.widgets.bar import Bar
 
@@ -52,6 +52,7 @@ def placement_text(c: Candidate) -> Text:
     out = Text(f"{split}{main} · layers: {layers_text(c)} · KV cache {kv}")
     if p.flash_attn:
         out.append(" · flash attention")
+    out.append(f" · {threads_text(p)}")
     if c.host_bytes:
         out.append(f"\nin RAM: {gb(c.host_bytes)}")
     return out

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from localqwen.hardware.types import Hardware
+from localqwen.plan.types import cpu_text
 from localqwen.tui.rows import gb
 from localqwen.tui.widgets.gpu_card import GpuCard
 
@@ -97,7 +98,7 @@ class MachineScreen(Screen[None]):
 
     def system_text(self, hw: Hardware) -> Text:
         ram_bw = f" · RAM {hw.ram_bandwidth_gbs:.0f} GB/s" if hw.ram_bandwidth_gbs else ""
-        out = Text(f"RAM {gb(hw.ram_total_bytes)} ({gb(hw.ram_available_bytes)} available) · {hw.cpu_cores} cores{ram_bw}")
+        out = Text(f"RAM {gb(hw.ram_total_bytes)} ({gb(hw.ram_available_bytes)} available) · {cpu_text(hw)}{ram_bw}")
         for link in hw.links:
             speed = f" {link.bandwidth_gbs:.0f} GB/s" if link.bandwidth_gbs else ""
             out.append(f"\nGPU{link.a} ↔ GPU{link.b}: {'NVLink' if link.kind == 'nvlink' else 'PCIe'}{speed}")
