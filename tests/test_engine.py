@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from localqwen.engine.llama import LlamaEngine, llama_kwargs
-from localqwen.engine.types import GREEDY, ChatMessage
+from localqwen.engine.types import GREEDY, ChatMessage, Sampling
 from localqwen.catalog.errors import ModelFileError
 from localqwen.engine.errors import PromptTooLongError
 from localqwen.plan.placement import Placement
@@ -217,3 +217,33 @@ def test_an_engine_samples_with_its_catalog_models_presets(tmp_path: Path, tiny_
         assert engine.presets.thinking == Sampling(temperature=0.9, top_p=0.9, top_k=10)
     with LlamaEngine(tiny_qwen3, Placement(n_ctx=64, n_threads=1), presets=QWEN_PRESETS) as engine:
         assert engine.presets == QWEN_PRESETS  # a caller's own choice wins
+
+
+@pytest.mark.parametrize(
+    "sampling",
+    [GREEDY, Sampling(temperature=0.9, top_k=30, top_p=0.9, min_p=0.02, presence_penalty=1.5, seed=7)],
+    ids=["greedy", "seeded"],
+)
+def test_the_decode_loop_answers_as_llama_cpp_pythons_own_generate(tiny_qwen3: Path, sampling: Sampling) -> None:
+    """The engine samples with llama.cpp's chain itself; the tokens must be the ones
+    llama-cpp-python's `Llama.generate` picks with the same settings and seed."""
+    import llama_cpp
+
+    prompt = "def add(a, b):\n    return"
+    with LlamaEngine(tiny_qwen3, Placement(n_ctx=256, n_threads=1)) as engine:
+        with engine.complete(prompt, max_tokens=24, sampling=sampling) as stream:
+            ours = "".join(d.text for d in stream)
+        tokens = engine.tokenize(prompt, special=True)
+    ref = llama_cpp.Llama(model_path=str(tiny_qwen3), n_ctx=256, n_threads=1, seed=sampling.seed or 0, verbose=False)
+    try:
+        picked = []
+        for token in ref.generate(tokens, temp=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p,
+                                  min_p=sampling.min_p, presence_penalty=sampling.presence_penalty,
+                                  repeat_penalty=sampling.repeat_penalty):
+            if llama_cpp.llama_vocab_is_eog(ref._model.vocab, token) or len(picked) == 24:
+                break
+            picked.append(token)
+        theirs = ref.detokenize(picked).decode("utf-8", "replace")
+    finally:
+        ref.close()
+    assert ours == theirs and len(ours) > 0

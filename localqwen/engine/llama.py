@@ -18,6 +18,7 @@ from localqwen.catalog.gguf_header import read_gguf_header
 from localqwen.engine.chat_template import opens_thinking, render_chat, soft_switch
 from localqwen.engine.fim import build_fim_prompt, find_fim_tokens
 from localqwen.engine.kv_reuse import ShiftPlan, plan_shift
+from localqwen.engine.native import OneToken, SamplerChain, Vocabulary
 from localqwen.engine.sampling import Presets, presets_for_file
 from localqwen.engine.stops import StopMatcher
 from localqwen.engine.stream import Stream
@@ -87,7 +88,9 @@ class LlamaEngine:
             )
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{header.path}: llama.cpp could not load this GGUF ({exc})") from exc
-        self._vocab = self._llm._model  # the model: token attributes, training context, end-of-generation checks
+        self._vocab = self._llm._model  # the model: token attributes, training context
+        self._tokens = Vocabulary(self._vocab.vocab)
+        self._step = OneToken()
         metadata = dict(self._llm.metadata)
         self.info = ModelInfo(
             path=str(header.path),
@@ -117,12 +120,6 @@ class LlamaEngine:
         if len(ids) == 1 and self._vocab.token_get_attr(ids[0]) & SPECIAL_ATTRS:
             return ids[0]
         return None
-
-    def _ends_generation(self, token: int) -> bool:
-        return bool(
-            llama_cpp.llama_vocab_is_eog(self._vocab.vocab, token)
-            or self._vocab.token_get_attr(token) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
-        )
 
     # --- requests ---------------------------------------------------------------------
 
@@ -248,6 +245,7 @@ class LlamaEngine:
         if active is not None:
             active.cancel()
         with self._lock:
+            self._step.close()
             self._llm.close()
 
     def __enter__(self) -> "LlamaEngine":
@@ -325,40 +323,37 @@ class LlamaEngine:
             stats.stop_reason = "prefill"
             return
 
-        llm = self._llm
-        llm.set_seed(self.seed if sampling.seed is None else sampling.seed)
+        llm, ctx, vocab, step = self._llm, self._llm.ctx, self._tokens, self._step
+        seed = self.seed if sampling.seed is None else sampling.seed
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         stopper = StopMatcher(stop)
         splitter = splitter or ThinkSplitter(in_think=False, enabled=False)
         started = time.perf_counter()
-        generator = llm.generate(
-            tokens,
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            temp=sampling.temperature,
-            repeat_penalty=sampling.repeat_penalty,
-            presence_penalty=sampling.presence_penalty,
-        )
         reason = "length"
+        # The last token sampled is never decoded: the cache holds what the next prompt
+        # can share (prompt and answer but the last token), and `input_ids` says so.
         try:
-            for token in generator:
-                if self._ends_generation(token):
-                    reason = "eos"
-                    break
-                stats.predicted_n += 1
-                text, hit = stopper.feed(decoder.decode(llm.detokenize([token])))
-                yield from splitter.feed(text)
-                if hit:
-                    reason = "stop"
-                    break
-                if stats.predicted_n >= limit:
-                    break
-                if stream.cancelled.is_set():
-                    reason = "cancelled"
-                    break
+            with SamplerChain(sampling, seed, llm.n_vocab()) as sampler:
+                while True:
+                    token = sampler.sample(ctx)
+                    if vocab.ends_generation(token):
+                        reason = "eos"
+                        break
+                    stats.predicted_n += 1
+                    text, hit = stopper.feed(decoder.decode(vocab.piece(token)))
+                    yield from splitter.feed(text)
+                    if hit:
+                        reason = "stop"
+                        break
+                    if stats.predicted_n >= limit:
+                        break
+                    if stream.cancelled.is_set():
+                        reason = "cancelled"
+                        break
+                    step.decode(ctx, token, llm.n_tokens)
+                    llm.input_ids[llm.n_tokens] = token
+                    llm.n_tokens += 1
         finally:
-            generator.close()
             stats.predicted_ms = (time.perf_counter() - started) * 1000
             stats.stop_reason = reason  # type: ignore[assignment]
         if reason != "stop":

@@ -1,0 +1,242 @@
+"""localqwen serve beside llama.cpp's own llama-server on the same GGUF, one run, as ratios.
+
+Run:  python bench/vs_llama_server.py [--model REAL.gguf] [--llama-server PATH] [--rounds 5]
+
+Defaults: the real Qwen2.5-Coder-0.5B GGUF that ../shared/tools/real-model.sh brings
+and the llama-server that ../shared/tools/llama-server.sh builds (both cached under
+~/.cache/localqwen-bench). Both servers run with their own default thread choice.
+
+Measured, each side by side (the ratio is localqwen / llama-server, so above 1 is
+faster for rates, slower for times):
+- ready: from the process start to the first `/health` 200 (the plan included);
+- chat TTFT: a short chat turn streamed through /v1/chat/completions;
+- decode tok/s: 128 greedy tokens streamed through /completion, timed by the client;
+  the texts must be the same (same engine, same greedy choice);
+- prompt tok/s: ~700 new tokens through /infill, timed to its first token;
+- typing replay: llama.vim's request (256 lines before the cursor, 64 after, its
+  ring-buffer chunks), one /infill a keystroke, against llama-server's FIM preset
+  (`--fim-qwen-1.5b-default`: `--cache-reuse 256 -b 1024 -ub 1024`, model given here);
+- resident memory after the run.
+Clients run in this process and only read sockets, so they do not steal the servers'
+threads for long; every number is a median of `--rounds` unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "localqwen-bench"
+REAL_MODEL = CACHE / "qwen2.5-coder-0.5b-q4_k_m.gguf"
+FIM_PRESET = ["--cache-reuse", "256", "-b", "1024", "-ub", "1024", "-fa", "on", "-ngl", "99"]
+DECODE_PROMPT = "# A Python module with a linked list class and many small methods\n\nclass Node:\n"
+FILE = "".join(f"def handler_{i}(request, value={i}):\n    result = process(request) + value\n    return result\n\n"
+               for i in range(120))  # 480 lines, the cursor on line 300
+EXTRA = [{"filename": f"lib/mod{j}.py", "time": 0,
+          "text": "".join(f"def helper_{j}_{i}(x):\n    return x * {i} + {j}\n" for i in range(32))}
+         for j in range(3)]  # llama.vim's ring-buffer chunks of 64 lines
+TYPED = "    answer = handler_3(request) + handler_4(request)"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its children (vLLM-style children included)."""
+    total = 0
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for each in pids:
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+@contextmanager
+def started(argv: list[str], port: int):
+    """The server's process once `/health` answers 200, and the seconds that took."""
+    log = tempfile.TemporaryFile("w+")  # a pipe nobody reads would fill and stall the server
+    began = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"{argv[0]} exited {proc.returncode}: {log.read()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        yield url, proc, time.perf_counter() - began
+    except BaseException:
+        log.seek(0)
+        print(f"{argv[0]} said, at the end:\n{log.read()[-3000:]}", file=sys.stderr)
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def stream_times(client: httpx.Client, url: str, route: str, body: dict) -> tuple[float, float, int, str]:
+    """(seconds to the first token, seconds to the last, tokens streamed, text) of an SSE stream."""
+    began = time.perf_counter()
+    first = last = 0.0
+    count, text = 0, []
+    with client.stream("POST", url + route, json={**body, "stream": True}) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            piece = chunk.get("content")
+            if piece is None and chunk.get("choices"):
+                delta = chunk["choices"][0].get("delta", {})
+                piece = delta.get("content") or delta.get("reasoning_content")
+            if piece:
+                now = time.perf_counter() - began
+                first = first or now
+                last = now
+                count += 1
+                text.append(piece)
+    return first, last, count, "".join(text)
+
+
+def chat_ttft(client: httpx.Client, url: str, rounds: int) -> float:
+    times = []
+    for i in range(rounds):
+        body = {"messages": [{"role": "user", "content": f"Say hello to user number {i}."}], "max_tokens": 8,
+                "temperature": 0}
+        times.append(stream_times(client, url, "/v1/chat/completions", body)[0])
+    return median(times)
+
+
+def decode(client: httpx.Client, url: str, rounds: int, tokens: int) -> tuple[float, str]:
+    rates, text = [], ""
+    for _ in range(rounds):
+        body = {"prompt": DECODE_PROMPT, "n_predict": tokens, "temperature": 0, "cache_prompt": True}
+        first, last, count, text = stream_times(client, url, "/completion", body)
+        rates.append((count - 1) / (last - first))
+    return median(rates), text
+
+
+def prompt_rate(client: httpx.Client, url: str, rounds: int) -> float:
+    """New tokens a second: a ~700-token prompt the cache has not seen (a fresh number leads it)."""
+    rates = []
+    for i in range(rounds):
+        prefix = f"# revision {i * 7919}\n" + FILE[:2800]
+        body = {"input_prefix": prefix, "input_suffix": "\n", "prompt": "", "n_predict": 1, "cache_prompt": True}
+        response = client.post(url + "/infill", json=body).json()
+        timings = response["timings"]
+        rates.append(timings["prompt_n"] / (timings["prompt_ms"] / 1000))
+    return median(rates)
+
+
+def typing(client: httpx.Client, url: str, keystrokes: int) -> list[float]:
+    """Seconds each keystroke's completion took to its first token (8 tokens asked)."""
+    lines = FILE.splitlines(keepends=True)
+    row = 300
+    prefix, suffix = "".join(lines[row - 256 : row]), "".join(lines[row + 1 : row + 65])
+    times = []
+    for k in range(keystrokes + 1):
+        body = {"input_prefix": prefix, "prompt": TYPED[:k], "input_suffix": "\n" + suffix, "input_extra": EXTRA,
+                "n_predict": 8, "cache_prompt": True, "n_indent": 4, "t_max_prompt_ms": 500,
+                "t_max_predict_ms": 1000, "samplers": ["top_k", "top_p", "infill"], "top_k": 40, "top_p": 0.99}
+        first = stream_times(client, url, "/infill", body)[0]
+        if k:  # the first request fills the cache, as opening the file does
+            times.append(first)
+    return times
+
+
+def measure(argv: list[str], port: int, args: argparse.Namespace, *, full: bool) -> dict[str, object]:
+    name = " ".join(Path(a).name if "/" in a else a for a in argv[:4])
+    with started(argv, port) as (url, proc, ready), httpx.Client(timeout=600, headers={"Connection": "close"}) as client:
+        out: dict[str, object] = {"ready_s": ready}
+        print(f"{name}: ready in {ready:.2f} s", file=sys.stderr)
+        if full:
+            out["chat_ttft_s"] = chat_ttft(client, url, args.rounds)
+            out["decode_tok_s"], out["decode_text"] = decode(client, url, args.rounds, args.tokens)
+            out["prompt_tok_s"] = prompt_rate(client, url, args.rounds)
+            print(f"{name}: chat, decode and prompt measured", file=sys.stderr)
+        out["typing"] = typing(client, url, args.keystrokes)
+        out["rss"] = rss_bytes(proc.pid)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=REAL_MODEL)
+    parser.add_argument("--llama-server", type=Path)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--keystrokes", type=int, default=24)
+    parser.add_argument("--ctx", type=int, default=32768, help="context for both (llama-server's default: the model's)")
+    args = parser.parse_args()
+    if not args.model.exists():
+        raise SystemExit(f"{args.model}: no such file (../shared/tools/real-model.sh brings it)")
+    server = args.llama_server or Path(subprocess.run(["bash", str(Path(__file__).resolve().parents[2] / "shared/tools/llama-server.sh")],
+                                                      capture_output=True, text=True, check=True).stdout.strip())
+    model = str(args.model)
+    port = free_port()
+    ours_argv = [sys.executable, "-m", "localqwen", "serve", model, "--port", str(port), "--ctx", str(args.ctx)]
+    theirs_argv = [str(server), "-m", model, "--port", str(port), "-c", str(args.ctx)]
+    preset_argv = theirs_argv + FIM_PRESET
+
+    theirs = measure(theirs_argv, port, args, full=True)
+    ours = measure(ours_argv, port, args, full=True)
+    preset = measure(preset_argv, port, args, full=False)
+
+    def row(what: str, a: float, b: float, unit: str, better: str) -> None:
+        print(f"| {what} | {a:{unit}} | {b:{unit}} | {b / a:.2f} ({better}) |")
+
+    print(f"\n{args.model.name}, {os.cpu_count()} CPUs, median of {args.rounds}, {args.keystrokes} keystrokes\n")
+    print("| what | llama-server | localqwen | ratio |")
+    print("|---|---|---|---|")
+    row("ready (s)", theirs["ready_s"], ours["ready_s"], ".2f", "lower is better")
+    row("chat time to first token (s)", theirs["chat_ttft_s"], ours["chat_ttft_s"], ".3f", "lower is better")
+    row("decode (tok/s)", theirs["decode_tok_s"], ours["decode_tok_s"], ".1f", "higher is better")
+    row("prompt (tok/s)", theirs["prompt_tok_s"], ours["prompt_tok_s"], ".1f", "higher is better")
+    for name, pick in (("p50", median), ("p95", p95)):
+        row(f"typing {name} vs its FIM preset (s)", pick(preset["typing"]), pick(ours["typing"]), ".3f",
+            "lower is better")
+        row(f"typing {name} vs its defaults (s)", pick(theirs["typing"]), pick(ours["typing"]), ".3f",
+            "lower is better")
+    row("resident memory (GB)", theirs["rss"] / 1e9, ours["rss"] / 1e9, ".2f", "lower is better")
+    same = theirs["decode_text"] == ours["decode_text"]
+    print(f"\ngreedy decode texts {'identical' if same else 'DIFFER'}")
+    if not same:
+        print(f"  llama-server: {theirs['decode_text'][:200]!r}\n  localqwen:    {ours['decode_text'][:200]!r}")
+
+
+if __name__ == "__main__":
+    main()
