@@ -235,7 +235,10 @@ def main() -> None:
     same = theirs["decode_text"] == ours["decode_text"]
     print(f"\ngreedy decode texts {'identical' if same else 'DIFFER'}")
     if not same:
-        print(f"  llama-server: {theirs['decode_text'][:200]!r}\n  localqwen:    {ours['decode_text'][:200]!r}")
+        a, b = str(theirs["decode_text"]), str(ours["decode_text"])
+        at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        print(f"  from character {at} (of {len(a)} / {len(b)}):\n  llama-server: {a[at - 40:at + 80]!r}\n"
+              f"  localqwen:    {b[at - 40:at + 80]!r}")
 
 
 if __name__ == "__main__":

@@ -173,6 +173,9 @@ async def _respond(request: Request, params: GenParams, start, model: str) -> Re
             async for text in run.texts():
                 yield sse({"index": i, "content": text, "stop": False})
             assert run.outcome is not None
-            yield sse(shape(run.outcome, i))
+            final = shape(run.outcome, i)
+            if "content" in final:
+                final["content"] = ""  # as llama-server: the text came in the chunks; clients append them
+            yield sse(final)
 
     return StreamingResponse(events(), media_type="text/event-stream")
