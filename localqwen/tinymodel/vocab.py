@@ -10,7 +10,7 @@ the chat and FIM markers, user-defined (always parsed, always printed) for
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import gguf
@@ -62,6 +62,12 @@ def byte_alphabet() -> tuple[str, ...]:
     return tuple(chr(mapping[b]) for b in range(256))
 
 
+@lru_cache(maxsize=1)
+def byte_decoder() -> dict[str, int]:
+    """The inverse of `byte_alphabet`: character to byte value."""
+    return {ch: b for b, ch in enumerate(byte_alphabet())}
+
+
 def _learn_merges(corpus: str, n_merges: int) -> list[tuple[str, str]]:
     alphabet = byte_alphabet()
     words = Counter()
@@ -100,17 +106,21 @@ class Vocab:
     tokens: tuple[str, ...]
     types: tuple[int, ...]
     merges: tuple[str, ...]
+    _ids: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A dict, not `tokens.index`: a Qwen-sized vocabulary has 151,936 tokens.
+        object.__setattr__(self, "_ids", {text: i for i, text in enumerate(self.tokens)})
 
     def id_of(self, text: str) -> int:
-        return self.tokens.index(text)
+        return self._ids[text]
 
     def is_printable_text(self, token_id: int) -> bool:
         """A normal token whose bytes are plain printable ASCII (what the tiny model may emit)."""
         if self.types[token_id] != gguf.TokenType.NORMAL:
             return False
-        alphabet = byte_alphabet()
-        raw = bytes(alphabet.index(ch) for ch in self.tokens[token_id])
-        return all(32 <= b < 127 for b in raw)
+        decoder = byte_decoder()
+        return all(32 <= decoder[ch] < 127 for ch in self.tokens[token_id])
 
 
 @lru_cache(maxsize=4)

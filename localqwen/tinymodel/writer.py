@@ -14,10 +14,16 @@ from typing import Literal
 import gguf
 import numpy as np
 
+from localqwen.tinymodel.qwen_vocab import build_qwen_vocab
 from localqwen.tinymodel.template import QWEN3_CHAT_TEMPLATE, QWEN36_CHAT_TEMPLATE
 from localqwen.tinymodel.vocab import Vocab, build_vocab
 
 Arch = Literal["qwen2", "qwen3"]
+VocabKind = Literal["tiny", "qwen"]
+# With a Qwen-sized vocabulary the two vocab x n_embd matrices are most of the file:
+# they are stored as Q8_0 (as a real Qwen GGUF stores its output matrix), the rest F32.
+VOCAB_MATRICES = ("token_embd.weight", "output.weight")
+QWEN_VOCAB_MATRIX_TYPE = gguf.GGMLQuantizationType.Q8_0
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,10 @@ class TinySpec:
     fim_tokens: bool = True
     fim_ids_in_metadata: bool = True
     opens_think_in_prompt: bool = False  # Qwen3.6-style template
+    # "tiny": about 470 tokens. "qwen": Qwen2.5/Qwen3's 151,936 tokens and 151,387
+    # merges, special tokens at their real ids (see qwen_vocab.py); n_embd must then
+    # be a multiple of 32 (Q8_0 blocks).
+    vocab: VocabKind = "tiny"
     seed: int = 1234
 
     @property
@@ -42,8 +52,13 @@ class TinySpec:
 def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     """Write the model described by `spec` to `path` and return the path."""
     path = Path(path)
+    if spec.vocab == "qwen" and spec.n_embd % 32:
+        raise ValueError(f"vocab='qwen' needs n_embd a multiple of 32 (Q8_0 blocks), not {spec.n_embd}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    vocab = build_vocab(fim_tokens=spec.fim_tokens)
+    if spec.vocab == "qwen":
+        vocab = build_qwen_vocab(fim_tokens=spec.fim_tokens)
+    else:
+        vocab = build_vocab(fim_tokens=spec.fim_tokens)
     rng = np.random.default_rng(spec.seed)
 
     writer = gguf.GGUFWriter(str(path), spec.arch)
@@ -59,11 +74,15 @@ def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     if spec.arch == "qwen3":
         writer.add_key_length(spec.head_dim)
         writer.add_value_length(spec.head_dim)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0 if spec.vocab == "qwen" else gguf.LlamaFileType.ALL_F32)
 
     _add_tokenizer(writer, vocab, spec)
     for name, array in _tensors(spec, vocab, rng):
-        writer.add_tensor(name, array)
+        if spec.vocab == "qwen" and name in VOCAB_MATRICES:
+            quantized = gguf.quants.quantize(array, QWEN_VOCAB_MATRIX_TYPE)
+            writer.add_tensor(name, quantized, raw_dtype=QWEN_VOCAB_MATRIX_TYPE)
+        else:
+            writer.add_tensor(name, array)
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
