@@ -14,9 +14,10 @@ faster for rates, slower for times):
   the texts must be the same (same engine, same greedy choice);
 - prompt tok/s: ~700 new tokens through /infill, timed to its first token;
 - typing replay: llama.vim's request (256 lines before the cursor, 64 after, its
-  ring-buffer chunks), one /infill a keystroke, against llama-server's FIM preset
+  ring-buffer chunks), one /infill a keystroke, timed to the whole answer as the editor
+  waits for it, and how many answers came back empty; against llama-server's FIM preset
   (`--fim-qwen-1.5b-default`: `--cache-reuse 256 -b 1024 -ub 1024`, model given here);
-- resident memory after the run.
+- resident memory after the run (RSS, and PSS, which counts shared pages once).
 Clients run in this process and only read sockets, so they do not steal the servers'
 threads for long; every number is a median of `--rounds` unless said otherwise.
 """
@@ -65,15 +66,18 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process and its children (vLLM-style children included)."""
-    total = 0
+def memory_bytes(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process and its children. PSS counts a page mapped twice once:
+    two contexts over one memory-mapped GGUF share its pages, which RSS counts twice."""
+    rss = pss = 0
     pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     for each in pids:
-        for line in Path(f"/proc/{each}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-    return total
+        for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss += int(line.split()[1]) * 1024
+            elif line.startswith("Pss:"):
+                pss += int(line.split()[1]) * 1024
+    return rss, pss
 
 
 @contextmanager
@@ -162,20 +166,53 @@ def prompt_rate(client: httpx.Client, url: str, rounds: int) -> float:
     return median(rates)
 
 
-def typing(client: httpx.Client, url: str, keystrokes: int) -> list[float]:
-    """Seconds each keystroke's completion took to its first token (8 tokens asked)."""
+def typing(client: httpx.Client, url: str, keystrokes: int) -> tuple[list[float], int]:
+    """llama.vim's own request, one a keystroke: (seconds each answer took, how many were empty).
+
+    Its body as `autoload/llama.vim` sends it (not streamed, n_predict 128, the 500 ms
+    prompt and 250 ms predict budgets, which llama-server ignores and localqwen keeps),
+    after its warm-up request (the chunks alone, n_predict 0) as opening the file sends.
+    """
     lines = FILE.splitlines(keepends=True)
     row = 300
     prefix, suffix = "".join(lines[row - 256 : row]), "".join(lines[row + 1 : row + 65])
-    times = []
-    for k in range(keystrokes + 1):
-        body = {"input_prefix": prefix, "prompt": TYPED[:k], "input_suffix": "\n" + suffix, "input_extra": EXTRA,
-                "n_predict": 8, "cache_prompt": True, "n_indent": 4, "t_max_prompt_ms": 500,
-                "t_max_predict_ms": 1000, "samplers": ["top_k", "top_p", "infill"], "top_k": 40, "top_p": 0.99}
-        first = stream_times(client, url, "/infill", body)[0]
-        if k:  # the first request fills the cache, as opening the file does
-            times.append(first)
-    return times
+    base = {"id_slot": 0, "input_extra": EXTRA, "stop": [], "n_indent": 4, "top_k": 40, "top_p": 0.90,
+            "samplers": ["top_k", "top_p", "infill"], "stream": False, "cache_prompt": True,
+            "t_max_prompt_ms": 500, "t_max_predict_ms": 250, "model": "",
+            "response_fields": ["content", "timings/prompt_n", "timings/predicted_n", "truncated", "tokens_cached"]}
+    client.post(url + "/infill", json={**base, "input_prefix": "", "input_suffix": "", "prompt": "", "n_predict": 0})
+    times, empty = [], 0
+    for k in range(keystrokes):
+        body = {**base, "input_prefix": prefix, "prompt": TYPED[:k], "input_suffix": "\n" + suffix, "n_predict": 128}
+        began = time.perf_counter()
+        answer = client.post(url + "/infill", json=body).json()
+        times.append(time.perf_counter() - began)
+        empty += not answer.get("content", "").strip()
+    return times, empty
+
+
+def chat_prompt_seconds(model: str) -> float:
+    """`localqwen chat MODEL --plain` on a terminal: seconds until it shows `you> `."""
+    import pty
+    import select
+
+    controller, terminal = pty.openpty()
+    began = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "localqwen", "chat", model, "--plain"],
+                            stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
+    os.close(terminal)
+    seen = b""
+    try:
+        while b"you> " not in seen:
+            ready, _, _ = select.select([controller], [], [], 60)
+            if not ready:
+                raise SystemExit(f"chat --plain showed no prompt in 60 s: {seen[-500:]!r}")
+            seen += os.read(controller, 4096)
+        return time.perf_counter() - began
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        os.close(controller)
 
 
 def measure(argv: list[str], port: int, args: argparse.Namespace, *, full: bool) -> dict[str, object]:
@@ -188,8 +225,8 @@ def measure(argv: list[str], port: int, args: argparse.Namespace, *, full: bool)
             out["decode_tok_s"], out["decode_text"] = decode(client, url, args.rounds, args.tokens)
             out["prompt_tok_s"] = prompt_rate(client, url, args.rounds)
             print(f"{name}: chat, decode and prompt measured", file=sys.stderr)
-        out["typing"] = typing(client, url, args.keystrokes)
-        out["rss"] = rss_bytes(proc.pid)
+        out["typing"], out["typing_empty"] = typing(client, url, args.keystrokes)
+        out["rss"], out["pss"] = memory_bytes(proc.pid)
     return out
 
 
@@ -212,6 +249,7 @@ def main() -> None:
     theirs_argv = [str(server), "-m", model, "--port", str(port), "-c", str(args.ctx)]
     preset_argv = theirs_argv + FIM_PRESET
 
+    chat_prompt = median([chat_prompt_seconds(model) for _ in range(3)])
     theirs = measure(theirs_argv, port, args, full=True)
     ours = measure(ours_argv, port, args, full=True)
     preset = measure(preset_argv, port, args, full=False)
@@ -231,7 +269,11 @@ def main() -> None:
             "lower is better")
         row(f"typing {name} vs its defaults (s)", pick(theirs["typing"]), pick(ours["typing"]), ".3f",
             "lower is better")
-    row("resident memory (GB)", theirs["rss"] / 1e9, ours["rss"] / 1e9, ".2f", "lower is better")
+    print(f"| typing answers left empty (of {args.keystrokes}) | {theirs['typing_empty']} (preset "
+          f"{preset['typing_empty']}) | {ours['typing_empty']} | |")
+    row("resident memory, RSS (GB)", theirs["rss"] / 1e9, ours["rss"] / 1e9, ".2f", "lower is better")
+    row("resident memory, PSS (GB)", theirs["pss"] / 1e9, ours["pss"] / 1e9, ".2f", "lower is better")
+    print(f"\n`localqwen chat {args.model.name} --plain` shows its prompt in {chat_prompt:.2f} s (median of 3)")
     same = theirs["decode_text"] == ours["decode_text"]
     print(f"\ngreedy decode texts {'identical' if same else 'DIFFER'}")
     if not same:

@@ -30,7 +30,7 @@ def _reader_value(fld: gguf.ReaderField) -> object:
     return np.asarray(fld.parts[fld.data[0]]).item()
 
 
-@pytest.fixture(params=["tiny_qwen3", "tiny_no_fim_ids"])
+@pytest.fixture(scope="module", params=["tiny_qwen3", "tiny_no_fim_ids", "tiny_qwen_vocab"])
 def model_file(request: pytest.FixtureRequest) -> Path:
     return request.getfixturevalue(request.param)
 
@@ -53,6 +53,16 @@ def test_every_field_matches_the_gguf_librarys_reader(model_file: Path) -> None:
     assert header.tensor_bytes == sum(int(t.n_bytes) for t in reader.tensors)
     assert header.header_bytes == reader.data_offset
     assert header.file_size == model_file.stat().st_size
+
+
+def test_the_vocabulary_is_kept_by_length_not_read_token_by_token(tiny_qwen_vocab: Path) -> None:
+    """A Qwen-sized vocabulary: 151,936 tokens and 151,387 merges stay two counts."""
+    header = read_gguf_header(tiny_qwen_vocab)
+    assert header.vocab_size == 151_936
+    assert header.arrays["tokenizer.ggml.tokens"].count == 151_936
+    assert header.arrays["tokenizer.ggml.merges"].count == 151_387
+    assert header.arrays["tokenizer.ggml.token_type"].count == 151_936
+    assert all(not isinstance(v, list) or len(v) <= 4096 for v in header.metadata.values())
 
 
 def test_a_file_is_parsed_once_until_it_changes(tmp_path: Path, tiny_qwen3: Path, tiny_qwen2: Path) -> None:

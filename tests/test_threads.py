@@ -73,14 +73,14 @@ def test_counts_follow_the_cpus_this_process_may_run_on() -> None:
     assert (hw.cpu_cores, hw.cpu_threads) == (cpu_counts().cores, cpu_counts().threads)
 
 
-def test_the_loaded_context_runs_the_threads_chosen(tiny_qwen3: Path) -> None:
+def test_the_loaded_context_runs_the_threads_chosen(tiny_qwen_vocab: Path) -> None:
     expected = cpu_counts()
-    chosen = open_model(str(tiny_qwen3), LaunchOptions(ctx=256), detect_hardware).chat.load()
+    chosen = open_model(str(tiny_qwen_vocab), LaunchOptions(ctx=256), detect_hardware).chat.load()
     try:
         assert (chosen.info.n_threads, chosen.info.n_threads_batch) == (expected.cores, expected.threads)
     finally:
         chosen.close()
-    one = open_model(str(tiny_qwen3), LaunchOptions(ctx=256, threads=1), detect_hardware).chat.load()
+    one = open_model(str(tiny_qwen_vocab), LaunchOptions(ctx=256, threads=1), detect_hardware).chat.load()
     try:
         assert (one.info.n_threads, one.info.n_threads_batch) == (1, 1)
     finally:
