@@ -93,3 +93,22 @@ def test_threads_flag_refuses_zero_in_one_line(command: str, tiny_qwen3: Path) -
     result = _localqwen(*args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--threads" in result.stderr and "at least 1" in result.stderr
+
+
+def test_two_contexts_computing_at_once_split_the_threads(tiny_qwen3: Path) -> None:
+    """While one stream is mid-answer, a second context runs on its part of the threads;
+    once alone again, a context takes them all (cpu_share.py says why)."""
+    from localqwen.engine.llama import LlamaEngine
+    from localqwen.engine.types import GREEDY
+    from localqwen.plan.placement import Placement
+
+    placement = Placement(n_ctx=256, n_threads=2, n_threads_batch=2)
+    with LlamaEngine(tiny_qwen3, placement) as chat, LlamaEngine(tiny_qwen3, placement) as fim:
+        with chat.complete("a long story", max_tokens=64, sampling=GREEDY) as answer:
+            next(answer)  # the chat stream now holds its context, computing
+            with fim.fim("def f(x):\n    return", "\n", max_tokens=4, sampling=GREEDY) as completion:
+                list(completion)
+            assert fim.threads_now == (1, 1)
+        with fim.fim("def g(y):\n    return", "\n", max_tokens=4, sampling=GREEDY) as completion:
+            list(completion)
+        assert fim.threads_now == (2, 2)

@@ -17,6 +17,7 @@ import llama_cpp
 from localqwen.catalog.gguf_header import read_gguf_header
 from localqwen.engine.chat_template import opens_thinking, render_chat, soft_switch
 from localqwen.engine.fim import build_fim_prompt, find_fim_tokens
+from localqwen.engine.cpu_share import PROCESS_CPU
 from localqwen.engine.kv_reuse import ShiftPlan, plan_shift
 from localqwen.engine.native import OneToken, SamplerChain, Vocabulary
 from localqwen.engine.sampling import Presets, presets_for_file
@@ -105,6 +106,7 @@ class LlamaEngine:
             n_threads=llama_cpp.llama_n_threads(self._llm.ctx),
             n_threads_batch=llama_cpp.llama_n_threads_batch(self._llm.ctx),
         )
+        self._threads_all = self._threads_now = (self.info.n_threads, self.info.n_threads_batch)
 
     # --- vocabulary -------------------------------------------------------------------
 
@@ -225,7 +227,7 @@ class LlamaEngine:
         limit = room if max_tokens is None else max(0, min(max_tokens, room))
 
         def run(stream: Stream) -> Iterator[Delta]:
-            with self._lock:
+            with self._lock, PROCESS_CPU.computing():
                 self._active = stream
                 try:
                     yield from self._run(stream, tokens, sampling, limit, stop, splitter)
@@ -233,6 +235,11 @@ class LlamaEngine:
                     self._active = None
 
         return Stream(run, tokens)
+
+    @property
+    def threads_now(self) -> tuple[int, int]:
+        """The (generation, batch) threads llama.cpp runs this context with at present."""
+        return llama_cpp.llama_n_threads(self._llm.ctx), llama_cpp.llama_n_threads_batch(self._llm.ctx)
 
     @property
     def busy(self) -> bool:
@@ -255,6 +262,14 @@ class LlamaEngine:
         self.close()
 
     # --- inside the lock --------------------------------------------------------------
+
+    def _share_threads(self) -> None:
+        """Before each llama.cpp call: this context's part of its threads while other
+        streams in the process compute too (see cpu_share.py); all of them alone."""
+        wanted = (PROCESS_CPU.part(self._threads_all[0]), PROCESS_CPU.part(self._threads_all[1]))
+        if wanted != self._threads_now:
+            llama_cpp.llama_set_n_threads(self._llm.ctx, *wanted)
+            self._threads_now = wanted
 
     def _prefill(self, tokens: list[int], stream: Stream) -> int | str:
         """Evaluate the prompt, reusing the longest cached prefix; return how many were reused.
@@ -287,6 +302,7 @@ class LlamaEngine:
                 return "cancelled"
             if deadline is not None and start > cached and time.perf_counter() > deadline:
                 return "prompt_timeout"
+            self._share_threads()
             llm.eval(tokens[start : start + llm.n_batch])
         return cached
 
@@ -350,6 +366,7 @@ class LlamaEngine:
                     if stream.cancelled.is_set():
                         reason = "cancelled"
                         break
+                    self._share_threads()
                     step.decode(ctx, token, llm.n_tokens)
                     llm.input_ids[llm.n_tokens] = token
                     llm.n_tokens += 1
