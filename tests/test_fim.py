@@ -97,3 +97,22 @@ def test_model_without_fim_tokens_says_so(tmp_path: Path) -> None:
         assert plain.info.fim is None
         with pytest.raises(FimUnsupportedError, match="no fill-in-the-middle tokens"):
             plain.fim("a", "b")
+
+
+def test_the_suffix_keeps_the_tokens_nearest_the_cursor_the_prefix_all_that_fits(engine: LlamaEngine) -> None:
+    """Each keystroke evaluates the suffix again (prefix-suffix-middle), so it is capped as
+    llama.cpp's FIM preset caps it; the prefix, which stays cached, is kept whole."""
+    from localqwen.engine.fim import SUFFIX_CAP
+
+    fim = engine.info.fim
+    assert fim is not None
+    prefix = "".join(f"x{i} = {i}\n" for i in range(200))
+    suffix = "".join(f"y{i} = {i}\n" for i in range(400))
+    suffix_ids = engine.tokenize(suffix)
+    assert len(suffix_ids) > SUFFIX_CAP
+    prompt = build_fim_prompt(engine.tokenize, fim, prefix, suffix, budget=100_000)
+    start = prompt.tokens.index(fim.suffix) + 1
+    assert prompt.tokens[start:-1] == suffix_ids[:SUFFIX_CAP]
+    assert prompt.tokens[1 : start - 1] == engine.tokenize(prefix)
+    whole = build_fim_prompt(engine.tokenize, fim, prefix, suffix, budget=100_000, suffix_cap=None)
+    assert whole.tokens[whole.tokens.index(fim.suffix) + 1 : -1] == suffix_ids

@@ -32,6 +32,11 @@ FIM_METADATA_KEYS = {
 }
 # Share of the room left for the cursor's file that goes to the text before the cursor.
 PREFIX_SHARE = 0.75
+SUFFIX_CAP = 256
+"""Suffix tokens kept after the cursor, as llama.cpp's FIM preset keeps them (a quarter of
+its 1024 batch). Qwen's FIM is prefix-suffix-middle only, so every keystroke evaluates the
+suffix again: its length is what a keystroke costs, and the lines nearest the cursor are
+the ones that shape the completion."""
 
 
 def find_fim_tokens(
@@ -105,14 +110,16 @@ def build_fim_prompt(
     extra: Sequence[ExtraChunk] = (),
     repo_name: str = "project",
     filename: str = "file",
+    suffix_cap: int | None = SUFFIX_CAP,
 ) -> FimPrompt:
     """Build the FIM prompt in at most `budget` tokens.
 
-    Too long: the oldest extra chunks go first, then the far ends of prefix and
-    suffix (about 3:1), keeping the text nearest the cursor.
+    The suffix keeps its first `suffix_cap` tokens (None: all). Too long: the oldest
+    extra chunks go first, then the far ends of prefix and suffix (about 3:1), keeping
+    the text nearest the cursor.
     """
     prefix_ids = tokenize(prefix)
-    suffix_ids = tokenize(suffix)
+    suffix_ids = tokenize(suffix)[:suffix_cap]
     markers = 3
     extra = list(extra)
     dropped = 0
