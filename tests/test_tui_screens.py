@@ -120,6 +120,24 @@ async def test_cancel_mid_way_then_resume(hub: Hub, tmp_path: Path) -> None:
         assert "resumed at" in screen_text(app) and "✔ Verified" in screen_text(app)
 
 
+async def test_an_unexpected_error_is_named_as_one_and_its_traceback_kept(hub: Hub, tmp_path: Path) -> None:
+    hub.lfs_without_sha256 = True  # huggingface_hub meets a file list it cannot read: KeyError, no error of ours
+    app = download_app(tmp_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = await start_download(pilot, "tiny-test q6_k")
+        await wait_for(pilot, lambda: screen.error is not None, "the download to fail")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert app.is_running
+        assert "Bad input" not in shown and "Bad input" not in notices(app)
+        assert "Download failed: unexpected error KeyError: 'sha256'" in shown
+        log = tmp_path / "logs" / "tui-errors.log"
+        assert f"the traceback is in {log}" in notices(app)
+        kept = log.read_text()
+        assert "pulling tiny-test:Q6_K" in kept and "Traceback (most recent call last)" in kept
+        assert "KeyError: 'sha256'" in kept
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
