@@ -5,7 +5,8 @@ headers `get_hf_file_metadata` reads: X-Repo-Commit, X-Linked-Etag, X-Linked-Siz
 ETag, Location) and a "CDN" on another port (another origin, as on the real Hub, so
 the client drops its token) that serves LFS blobs by sha256 with Range. It counts
 the body bytes it serves and can misbehave on request: drop the connection or stall
-after N bytes, go down (503) after a drop, serve corrupted bytes, refuse without a token.
+after N bytes, go down (503) after a drop, serve corrupted bytes, refuse without a token,
+or list its files without a field huggingface_hub reads (a mirror that is not quite a Hub).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Hub:
     down_after_drop: bool = False  # answer 503 to everything after the drop
     down: bool = False
     corrupt: set[str] = field(default_factory=set)  # sha256s served with flipped bytes
+    lfs_without_sha256: bool = False  # the file list's LFS entries lack "sha256": huggingface_hub raises KeyError
     bytes_served: int = 0
     requests: list[str] = field(default_factory=list)
     stalled: threading.Event = field(default_factory=threading.Event)
@@ -145,6 +147,9 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                  **({"lfs": {"size": len(f.data), "sha256": f.sha256, "pointerSize": 134}} if f.lfs else {})}
                 for name, f in repo.files.items()
             ]
+            if hub.lfs_without_sha256:
+                for sibling in siblings:
+                    sibling.get("lfs", {}).pop("sha256", None)
             info = {"id": repo_id, "modelId": repo_id, "sha": repo.commit, "private": False,
                     "gated": "manual" if repo.token else False, "siblings": siblings}
             self._send_bytes(json.dumps(info).encode(), head, {"Content-Type": "application/json"})

@@ -18,6 +18,7 @@ from localqwen.server.app import create_app
 from localqwen.server.host import ModelHost
 from localqwen.server.run import BackgroundServer, open_socket, serve_in_background
 from localqwen.server.settings import ServerSettings
+from tests.held import Gate, HeldEngine
 
 
 @dataclass
@@ -25,20 +26,24 @@ class LiveServer:
     url: str
     host: ModelHost
     background: BackgroundServer
+    chat_gate: Gate
+    """Open unless a test arms it: then the chat engine's streams pause mid-answer until it releases them."""
+    fim_gate: Gate
 
 
 @contextmanager
 def live_server(chat_model: Path, fim_model: Path, settings: ServerSettings = ServerSettings(port=0), n_ctx: int = 2048) -> Iterator[LiveServer]:
+    chat_gate, fim_gate = Gate(), Gate()
     host = ModelHost(
         "localqwen-tiny",
-        lambda: LlamaEngine(chat_model, Placement(n_ctx=n_ctx, n_threads=1)),
-        lambda: LlamaEngine(fim_model, Placement(n_ctx=n_ctx, n_threads=1)),
+        lambda: HeldEngine(LlamaEngine(chat_model, Placement(n_ctx=n_ctx, n_threads=1)), chat_gate),
+        lambda: HeldEngine(LlamaEngine(fim_model, Placement(n_ctx=n_ctx, n_threads=1)), fim_gate),
     )
     host.load()
     assert host.state == "ready", host.error
     background = serve_in_background(create_app(host, settings), open_socket(settings))
     try:
-        yield LiveServer(background.address, host, background)
+        yield LiveServer(background.address, host, background, chat_gate, fim_gate)
     finally:
         background.stop()
         host.close()

@@ -17,6 +17,7 @@ from localqwen.engine.types import GREEDY, ChatMessage
 from localqwen.engine.vllm import launch_for, vllm_ready
 from localqwen.hardware import load_profile
 from localqwen.plan import plan_model
+from tests.held import wait_until
 from tests.server_fixtures import free_port, live_server, wait_healthy
 
 
@@ -53,16 +54,19 @@ def test_remote_fim_matches_the_local_engine(remote) -> None:
 
 def test_remote_cancel_stops_the_server_side_generation(remote) -> None:
     server, backend = remote
-    stream = backend.chat([ChatMessage("user", "a long story")], max_tokens=1500)
-    for _ in zip(range(3), stream):
-        pass
-    stream.cancel()
-    stream.collect()
-    assert stream.stats.stop_reason == "cancelled"
-    deadline = time.monotonic() + 10
-    while server.host.chat.busy and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not server.host.chat.busy
+    gate = server.chat_gate
+    gate.arm(after=4)  # the server's answer pauses after 4 pieces: still running when the cancel comes
+    try:
+        stream = backend.chat([ChatMessage("user", "a long story")], max_tokens=1500)
+        next(stream)
+        wait_until(gate.held.is_set, "the server's answer, held mid-way")
+        stream.cancel()
+        stream.collect()
+        assert stream.stats.stop_reason == "cancelled"
+        wait_until(lambda: not server.host.chat.busy, "the server's engine to be free")
+        assert gate.streams[-1].stats.stop_reason == "cancelled"  # the server stopped generating, not just sending
+    finally:
+        gate.release()
 
 
 def test_unreachable_or_wrong_server_is_a_clear_error(tmp_path: Path) -> None:
@@ -93,14 +97,10 @@ def test_child_starts_waits_restarts_once_and_stops(tmp_path: Path, tiny_qwen3: 
     try:
         assert child.alive
         child.process.kill()  # a crash
-        deadline = time.monotonic() + 60
-        while not (child.restarts == 1 and child.healthy.is_set()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: child.restarts == 1 and child.healthy.is_set(), "the child's one restart", timeout=60)
         assert child.restarts == 1 and child.alive and child.failure is None
         child.process.kill()  # and another
-        deadline = time.monotonic() + 30
-        while child.failure is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: child.failure is not None, "the child to be given up on")
         assert child.failure and "died again" in child.failure
     finally:
         child.stop()

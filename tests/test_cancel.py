@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -13,47 +13,32 @@ import httpx
 from localqwen.engine.backend import Backend
 from localqwen.engine.llama import LlamaEngine
 from localqwen.engine.stream import Stream
-from localqwen.engine.types import ChatMessage, Delta
+from localqwen.engine.types import ChatMessage
 from localqwen.launch import LaunchOptions, open_model
 from localqwen.plan.placement import Placement
 from localqwen.server.app import create_app
 from localqwen.server.host import ModelHost
 from localqwen.server.run import open_socket, serve_in_background
 from localqwen.server.settings import ServerSettings
+from tests.held import Gate
 
 
 class HeldChat:
     """A third backend written to the `Backend` protocol: a real llama.cpp engine whose chat
-    streams pause after `after` deltas until the test releases them, so "a chat in flight"
-    is a state the test holds rather than a race it hopes to win."""
+    streams pause after `after` deltas until the test releases them (`tests/held.py`), so
+    "a chat in flight" is a state the test holds rather than a race it hopes to win."""
 
     def __init__(self, engine: LlamaEngine, after: int = 2) -> None:
         self.engine, self.after = engine, after
         self.info, self.presets = engine.info, engine.presets
-        self.paused, self.release = threading.Event(), threading.Event()
-        self.streams: list[Stream] = []
+        self.gate = Gate(after)
 
     @property
     def busy(self) -> bool:
         return self.engine.busy
 
     def chat(self, messages: Sequence[ChatMessage], **options) -> Stream:
-        real = self.engine.chat(messages, **options)
-        self.streams.append(real)
-
-        def run(held: Stream) -> Iterator[Delta]:
-            with real:
-                for i, delta in enumerate(real):
-                    if i == self.after:
-                        self.paused.set()
-                        self.release.wait(60)
-                    if held.cancelled.is_set():
-                        real.cancel()
-                    yield delta
-
-        held = Stream(run, real.prompt_tokens)
-        held.stats = real.stats
-        return held
+        return self.gate.hold(self.engine.chat(messages, **options))
 
     def fim(self, prefix: str, suffix: str, **options) -> Stream:
         return self.engine.fim(prefix, suffix, **options)
@@ -62,7 +47,7 @@ class HeldChat:
         return self.engine.complete(prompt, **options)
 
     def close(self) -> None:
-        self.release.set()
+        self.gate.release()
         self.engine.close()
 
 
@@ -89,16 +74,16 @@ def test_a_chat_on_a_remote_backend_survives_the_editors_completions(tiny_qwen3:
     try:
         with httpx.Client(base_url=local.address, timeout=60) as http:
             with http.stream("POST", "/v1/chat/completions", json=body) as chat:
-                assert held.paused.wait(60)  # the chat is in flight, held mid-answer
+                assert held.gate.held.wait(60)  # the chat is in flight, held mid-answer
                 for _ in range(3):
                     infill = http.post("/infill", json={"input_prefix": "def f():\n", "input_suffix": "", "n_predict": 4})
                     assert infill.status_code == 200 and "content" in infill.json()
                 completion = http.post("/v1/completions", json={"prompt": "x", "suffix": "y", "max_tokens": 4})
                 assert completion.status_code == 200
-                held.release.set()
+                held.gate.release()
                 lines = [line[5:].strip() for line in chat.iter_lines() if line.startswith("data:")]
         events = [json.loads(line) for line in lines if line != "[DONE]"]
-        real = held.streams[-1]
+        real = held.gate.streams[-1]
         assert real.stats.stop_reason != "cancelled"
         assert events[-1]["usage"]["completion_tokens"] == real.stats.predicted_n > held.after
         finish = [c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]]
@@ -164,19 +149,19 @@ async def test_esc_in_the_tui_stops_its_own_answer_not_a_server_clients(tiny_qwe
 
         reader = threading.Thread(target=client)
         reader.start()
-        await wait_for(pilot, held.paused.is_set, "the client's answer, held mid-way")
+        await wait_for(pilot, held.gate.held.is_set, "the client's answer, held mid-way")
         await pilot.press("f4")
         await pilot.press(*"hello", "enter")
         screen = app.screen
         assert isinstance(screen, ChatScreen) and screen.generating
         await pilot.press("escape")
-        held.release.set()
+        held.gate.release()
         await wait_for(pilot, lambda: not screen.generating, "the person's answer to stop")
         reader.join(60)
         await pilot.pause()
         assert screen.conversation.turns[-1].role == "assistant"
         await wait_for(pilot, lambda: "stopped" in screen_text(app), "the answer's note")
-        client_stream, own = held.streams[0], held.streams[-1]
+        client_stream, own = held.gate.streams[0], held.gate.streams[-1]
         assert own.stats.stop_reason == "cancelled" and client_stream.stats.stop_reason != "cancelled"
         events = [json.loads(line) for line in lines if line != "[DONE]"]
         assert events[-1]["usage"]["completion_tokens"] == client_stream.stats.predicted_n > held.after

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from localqwen.tinymodel import TinySpec, write_tiny_gguf
+from tests.held import wait_until
 from tests.hub_server import Hub, serve_hub
 from tests.test_cli import localqwen
 
@@ -191,9 +191,8 @@ def test_pull_stopped_half_way_resumes_where_it_stopped(world: World, sig: signa
     child = world.popen("pull", "tiny-test:Q4_K_M")
     assert world.hub.stalled.wait(60), "the pull never reached the stall"
     kept = 2 * CHUNK  # the whole pieces written before the stall
-    deadline = time.monotonic() + 30
-    while not (world.partial(name).is_file() and world.partial(name).stat().st_size >= kept) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: world.partial(name).is_file() and world.partial(name).stat().st_size >= kept,
+               f"the {kept:,} bytes before the stall on disk")
     child.send_signal(sig)
     _, stderr = child.communicate(timeout=60)
     world.hub.release.set()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from http.client import HTTPConnection
 import json
 import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -13,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from tests.held import wait_until
 from tests.server_fixtures import live_server
 
 LLAMA_VIM_BODY = {
@@ -206,17 +206,20 @@ def test_body_over_the_limit_is_413(http: httpx.Client) -> None:
 
 
 def test_client_that_disconnects_frees_the_model(server) -> None:
-    engine = server.host.chat
+    gate = server.chat_gate
+    gate.arm(after=4)  # the answer pauses after 4 pieces: in flight until the client goes away
     body = {"messages": [{"role": "user", "content": "tell a long story"}], "max_tokens": 1500, "stream": True}
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        with client.stream("POST", "/v1/chat/completions", json=body) as response:
-            for _ in zip(range(3), response.iter_lines()):
-                pass
-            assert engine.busy
-    deadline = time.monotonic() + 10
-    while engine.busy and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not engine.busy
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            with client.stream("POST", "/v1/chat/completions", json=body) as response:
+                wait_until(gate.held.is_set, "the answer, held mid-way")
+                assert next(response.iter_lines()).startswith("data: ")
+                assert server.host.chat.busy
+        # The client is gone: the server cancels its stream, which leaves the gate into its cancel.
+        wait_until(lambda: not server.host.chat.busy, "the engine to be free after the client left")
+        assert gate.streams[-1].stats.stop_reason == "cancelled"
+    finally:
+        gate.release()
 
 
 def test_a_newer_infill_cancels_the_stale_one(server, http: httpx.Client) -> None:
@@ -228,15 +231,21 @@ def test_a_newer_infill_cancels_the_stale_one(server, http: httpx.Client) -> Non
             with client.stream("POST", "/infill", json=long) as response:
                 finals.append(json.loads(sse_events(response)[-1]))
 
+    gate = server.fim_gate
+    gate.arm(after=8)  # the stale completion pauses after 8 pieces; the fresh one asks for 4, so it passes
     thread = threading.Thread(target=stale)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.host.fim.busy and time.monotonic() < deadline:
-        time.sleep(0.01)
-    fresh = http.post("/infill", json={**LLAMA_VIM_BODY, "n_predict": 4})
+    try:
+        wait_until(gate.held.is_set, "the stale completion, held mid-way")
+        fresh = http.post("/infill", json={**LLAMA_VIM_BODY, "n_predict": 4})
+    finally:
+        gate.release()
     thread.join(30)
+    assert not thread.is_alive(), "the stale completion never ended"
     assert fresh.status_code == 200
-    assert finals and finals[0]["stop_type"] == "none" and finals[0]["tokens_predicted"] < 1500
+    held = gate.streams[-2].stats  # the stale one; the fresh one came after it
+    assert held.stop_reason == "cancelled" and 8 <= held.predicted_n < 1500
+    assert finals and finals[0]["stop_type"] == "none" and finals[0]["tokens_predicted"] == held.predicted_n
 
 
 def test_fim_is_served_while_a_long_chat_streams(server, http: httpx.Client) -> None:
@@ -247,12 +256,16 @@ def test_fim_is_served_while_a_long_chat_streams(server, http: httpx.Client) -> 
             client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "go"}], "max_tokens": 2000})
         chat_done.set()
 
+    gate = server.chat_gate
+    gate.arm(after=4)  # the chat pauses after 4 pieces, holding its context, until released
     thread = threading.Thread(target=chat)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.host.chat.busy and time.monotonic() < deadline:
-        time.sleep(0.01)
-    fim = http.post("/infill", json={**LLAMA_VIM_BODY, "n_predict": 8})
-    assert fim.status_code == 200
-    assert not chat_done.is_set()  # the completion did not wait for the chat
+    try:
+        wait_until(gate.held.is_set, "the chat, held mid-answer")
+        fim = http.post("/infill", json={**LLAMA_VIM_BODY, "n_predict": 8})
+        assert fim.status_code == 200
+        assert server.host.chat.busy and not chat_done.is_set()  # answered while the chat still holds its context
+    finally:
+        gate.release()
     thread.join(120)
+    assert chat_done.is_set(), "the chat never finished after its release"

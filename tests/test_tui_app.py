@@ -17,7 +17,17 @@ from localqwen.tui.screens.build_detail import BuildDetailScreen
 from localqwen.tui.screens.chat import ChatScreen
 from localqwen.tui.screens.history_picker import HistoryPicker
 from localqwen.tui.settings import TuiSettings
-from tests.test_tui_kit import fixed_machine, on_disk, pinned_services, screen_text, settle, wait_for
+from tests.held import Gate, held_engines
+from tests.test_tui_kit import (
+    fixed_machine,
+    on_disk,
+    palette_run,
+    pinned_services,
+    screen_text,
+    settle,
+    two_threads,
+    wait_for,
+)
 
 QWEN3_SMALL = ("qwen3-0.6b", "Q6_K")  # the catalog row the tests find "on disk" (as the tiny model)
 
@@ -63,7 +73,8 @@ async def test_the_first_screen_does_not_wait_for_detection(tmp_path: Path) -> N
 
 
 async def test_open_see_hardware_pick_load_chat_and_stop(tiny_qwen3: Path, tmp_path: Path) -> None:
-    services = pinned_services(locate=on_disk({QWEN3_SMALL: tiny_qwen3}))
+    gate = Gate(after=4)  # the answer pauses after 4 pieces: "answering…" is a state this test holds
+    services = replace(pinned_services(locate=on_disk({QWEN3_SMALL: tiny_qwen3})), open_engine=held_engines(two_threads, gate))
     app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False, max_tokens=None), services)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -82,13 +93,15 @@ async def test_open_see_hardware_pick_load_chat_and_stop(tiny_qwen3: Path, tmp_p
 
         await pilot.press(*"hello", "enter")
         screen = chat(app)
-        await wait_for(pilot, lambda: screen.answer is not None and len(screen.answer.content) > 20, "streamed text")
+        await wait_for(pilot, lambda: gate.held.is_set() and screen.answer is not None and screen.answer.content, "streamed text")
+        await pilot.pause()
         assert screen.generating and "answering…" in screen_text(app) and "esc Stop" in screen_text(app)
-        await pilot.press("escape")
+        await pilot.press("escape")  # cancels the held stream, which goes on into its cancel
         await wait_for(pilot, lambda: not screen.generating, "the generation to stop")
         await pilot.pause()
         turns = screen.conversation.turns
         assert [t.role for t in turns] == ["user", "assistant"] and turns[1].content
+        assert gate.streams[-1].stats.stop_reason == "cancelled"
         assert "stopped" in screen_text(app) and "tok/s" in screen_text(app)
         assert app.history.conversations(app.loaded.engine.info.name)  # saved after the answer
 
@@ -261,18 +274,13 @@ async def test_command_palette_has_the_actions(title: str, tmp_path: Path) -> No
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert title in titles
         if title.startswith("Plan for profile"):
-            await pilot.press("ctrl+p")
-            await pilot.press(*title)
-            await pilot.pause(0.3)
-            await pilot.press("enter")
+            await palette_run(pilot, title)
             await settle(pilot)
             assert app.hardware_source == "rtx4090" and app.hardware is not None and app.hardware.source == "profile"
         if title == "Thinking on/off":  # from the machine screen: the palette switches to the chat and runs it
-            await pilot.press("ctrl+p", *title)
-            await pilot.pause(0.3)
-            await pilot.press("enter")
-            await pilot.pause()
-            assert app.current_mode == "chat" and not chat(app).thinking
+            await palette_run(pilot, title)
+            await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen) and not app.screen.thinking, "the chat, thinking off")
+            assert app.current_mode == "chat"
 
 
 async def test_thinking_folds_away_once_the_answer_starts() -> None:

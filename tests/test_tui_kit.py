@@ -90,6 +90,24 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str, tim
         await pilot.pause(0.02)
 
 
+async def palette_run(pilot: Pilot, title: str) -> None:
+    """Open the command palette, type `title`, and press Enter once its search has ended with `title` on top."""
+    from textual.command import CommandList, CommandPalette
+
+    await pilot.press("ctrl+p", *title)
+
+    def offered() -> bool:
+        palette = pilot.app.screen
+        if not isinstance(palette, CommandPalette) or any(w.node is palette and w.is_running for w in pilot.app.workers):
+            return False
+        commands = palette.query_one(CommandList)
+        top = commands.highlighted
+        return top is not None and str(commands.get_option_at_index(top).prompt).startswith(title)
+
+    await wait_for(pilot, offered, f"the command palette to offer {title!r}")
+    await pilot.press("enter")
+
+
 async def settle(pilot: Pilot) -> None:
     """Let the workers finish and the screen catch up."""
     await pilot.app.workers.wait_for_complete()

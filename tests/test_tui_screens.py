@@ -95,7 +95,13 @@ async def test_download_shows_progress_finishes_verified_and_the_table_says_on_d
         assert hub.bytes_served == 0 and "already on disk" in screen_text(app)
 
 
-async def test_cancel_mid_way_then_resume(hub: Hub, tmp_path: Path) -> None:
+async def test_cancel_mid_way_then_resume(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Hub's stall holds the download until the test releases it: "Stopping" is a held state, not a race."""
+    from huggingface_hub import constants
+
+    # A stall must not end in the client's read timeout and a retry that finishes the file:
+    # HF_HUB_DOWNLOAD_TIMEOUT, which huggingface_hub read once, at import (as test_pull's children get it).
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 120)
     hub.stall_after = 25_000_000
     app = download_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -105,6 +111,8 @@ async def test_cancel_mid_way_then_resume(hub: Hub, tmp_path: Path) -> None:
         shown = screen_text(app)
         assert "File 1 of 1: fetching tiny-Q4_K_M.gguf" in shown and "ETA" in shown
         await pilot.press("escape")
+        await pilot.pause()
+        assert screen.cancel is not None and screen.cancel.is_set() and screen.running and screen.error is None
         assert "Stopping" in screen_text(app)
         hub.release.set()  # the stalled connection closes; the next bytes find the cancel
         await wait_for(pilot, lambda: screen.error is not None, "the download to stop")
@@ -118,6 +126,24 @@ async def test_cancel_mid_way_then_resume(hub: Hub, tmp_path: Path) -> None:
         await pilot.pause()
         assert screen.result.files[0].resumed_from > 0 and screen.result.files[0].verified
         assert "resumed at" in screen_text(app) and "✔ Verified" in screen_text(app)
+
+
+async def test_an_unexpected_error_is_named_as_one_and_its_traceback_kept(hub: Hub, tmp_path: Path) -> None:
+    hub.lfs_without_sha256 = True  # huggingface_hub meets a file list it cannot read: KeyError, no error of ours
+    app = download_app(tmp_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = await start_download(pilot, "tiny-test q6_k")
+        await wait_for(pilot, lambda: screen.error is not None, "the download to fail")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert app.is_running
+        assert "Bad input" not in shown and "Bad input" not in notices(app)
+        assert "Download failed: unexpected error KeyError: 'sha256'" in shown
+        log = tmp_path / "logs" / "tui-errors.log"
+        assert f"the traceback is in {log}" in notices(app)
+        kept = log.read_text()
+        assert "pulling tiny-test:Q6_K" in kept and "Traceback (most recent call last)" in kept
+        assert "KeyError: 'sha256'" in kept
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from localqwen.tui.app import make_app
 from localqwen.tui.history import Conversation, HistoryStore, Turn
 from localqwen.tui.settings import TuiSettings
-from tests.test_tui_kit import pinned_services, settle, wait_for
+from tests.test_tui_kit import pinned_services, screen_text, settle, wait_for
 
 SIZE = (100, 30)
 ANSWER = """Use a list comprehension:
@@ -110,7 +110,8 @@ def test_download_screen(snap_compare, tmp_path: Path) -> None:
         await ready(pilot)
         await pilot.press("ctrl+d")  # the recommended row
         await wait_for(pilot, lambda: len(pilot.app.screen.query(FileProgress)) == 2, "two files")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: "File 2 of 2" in screen_text(pilot.app) and "ETA 1:37" in screen_text(pilot.app),
+                       "the second file's progress on screen")
         pilot.app.clear_notifications()
         await pilot.pause()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -83,6 +84,11 @@ class LocalQwenApp(App[int]):
         self.server: BackgroundServer | None = None
         """The FIM and chat API started from the Server screen; stopped when the app ends."""
         self.set_reactive(LocalQwenApp.hardware_source, settings.hardware)
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the app keeps its files: conversations, the log of unexpected errors."""
+        return self.settings.data_dir or home()
 
     def on_mount(self) -> None:
         self.theme = self.settings.theme

@@ -23,8 +23,9 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static
 
-from localqwen.errors import LocalQwenError, UserInputError
-from localqwen.pull import PullEvent, PullInterrupted, PullResult
+from localqwen.errors import LocalQwenError
+from localqwen.pull import PullError, PullEvent, PullInterrupted, PullResult
+from localqwen.tui.crashlog import keep_traceback, where_kept
 from localqwen.tui.rows import PlanRow, gb
 from localqwen.tui.widgets.file_progress import FileProgress, mb
 
@@ -156,8 +157,9 @@ class DownloadScreen(Screen[None]):
         except LocalQwenError as exc:
             self.post_message(self.Failed(exc))
             return
-        except Exception as exc:  # a bug or an unexpected library error: a notice, never a crash
-            self.post_message(self.Failed(UserInputError(f"the download failed: {type(exc).__name__}: {exc}")))
+        except Exception as exc:  # a bug, ours or a library's: named as one (never "Bad input"), its traceback kept
+            kept = keep_traceback(exc, f"pulling {c.model.id}:{c.build.quant}", self.main.data_dir)
+            self.post_message(self.Failed(PullError(f"unexpected error {type(exc).__name__}: {exc}", fix=where_kept(kept))))
             return
         self.post_message(self.Finished(result))
 
