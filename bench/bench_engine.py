@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from localqwen.engine.llama import LlamaEngine
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.tinymodel import TinySpec, write_tiny_gguf
 
 SOURCE = "".join(f"def function_{i}(value):\n    return value * {i} + helper(value)\n\n" for i in range(60))

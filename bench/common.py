@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from localqwen.engine.llama import LlamaEngine
-from localqwen.placement import Placement
+from localqwen.plan.placement import Placement
 from localqwen.server.app import create_app
 from localqwen.server.host import ModelHost
 from localqwen.server.run import open_socket, serve_in_background
