@@ -213,7 +213,8 @@ def test_client_that_disconnects_frees_the_model(server) -> None:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             with client.stream("POST", "/v1/chat/completions", json=body) as response:
                 wait_until(gate.held.is_set, "the answer, held mid-way")
-                assert next(response.iter_lines()).startswith("data: ")
+                lines = response.iter_lines()  # kept: a dropped iterator closes the response, and the client is gone
+                assert next(lines).startswith("data: ")
                 assert server.host.chat.busy
         # The client is gone: the server cancels its stream, which leaves the gate into its cancel.
         wait_until(lambda: not server.host.chat.busy, "the engine to be free after the client left")
