@@ -113,7 +113,10 @@ def started(argv: list[str], port: int):
 
 
 def stream_times(client: httpx.Client, url: str, route: str, body: dict) -> tuple[float, float, int, str]:
-    """(seconds to the first token, seconds to the last, tokens streamed, text) of an SSE stream."""
+    """(seconds to the first text, seconds to the last, tokens generated, text) of an SSE stream.
+
+    Tokens are the server's own count (`tokens_predicted` in the last event), not events:
+    a server may send several tokens in one event."""
     began = time.perf_counter()
     first = last = 0.0
     count, text = 0, []
@@ -123,6 +126,7 @@ def stream_times(client: httpx.Client, url: str, route: str, body: dict) -> tupl
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line[6:])
+            count = chunk.get("tokens_predicted", count)
             piece = chunk.get("content")
             if piece is None and chunk.get("choices"):
                 delta = chunk["choices"][0].get("delta", {})
@@ -131,7 +135,6 @@ def stream_times(client: httpx.Client, url: str, route: str, body: dict) -> tupl
                 now = time.perf_counter() - began
                 first = first or now
                 last = now
-                count += 1
                 text.append(piece)
     return first, last, count, "".join(text)
 

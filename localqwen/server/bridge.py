@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -23,6 +24,10 @@ def sse(data: dict | str) -> bytes:
     """One server-sent event: `data: {json}` (or a bare word such as `[DONE]`) and a blank line."""
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
 DISCONNECT_POLL_S = 0.05
+COALESCE_S = 0.05
+"""Deltas that come faster than this go to the event loop together. Each wake of the loop
+runs Python on a core while llama.cpp decodes the next token on all of them: one wake a
+token cost 15% of decode speed on 2 cores. A slower stream still goes out token by token."""
 
 
 async def _watch_disconnect(request: Request, stream: Stream) -> None:
@@ -38,12 +43,24 @@ async def deltas(stream: Stream, request: Request | None = None) -> AsyncIterato
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     def pump() -> None:
+        held: Delta | None = None
+        sent = 0.0
         try:
             for delta in stream:
-                loop.call_soon_threadsafe(queue.put_nowait, delta)
+                if held is not None and held.kind != delta.kind:
+                    loop.call_soon_threadsafe(queue.put_nowait, held)
+                    held = None
+                held = delta if held is None else Delta(delta.kind, held.text + delta.text)
+                now = time.perf_counter()
+                if now - sent >= COALESCE_S:
+                    loop.call_soon_threadsafe(queue.put_nowait, held)
+                    held, sent = None, now
         except BaseException as exc:  # handed to the consumer, raised there
+            held = None if held is None else loop.call_soon_threadsafe(queue.put_nowait, held)
             loop.call_soon_threadsafe(queue.put_nowait, exc)
         finally:
+            if held is not None:
+                loop.call_soon_threadsafe(queue.put_nowait, held)
             loop.call_soon_threadsafe(queue.put_nowait, _END)
 
     worker = threading.Thread(target=pump, name="localqwen-generate", daemon=True)
