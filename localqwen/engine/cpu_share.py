@@ -3,16 +3,17 @@
 `serve` runs a chat context and a completion context side by side. Each would run
 llama.cpp's CPU work on every core with its own OpenMP thread team; two teams on the
 same cores spin at their barriers waiting for threads the other team holds, and
-both slow down many times over (measured on 2 cores: chat decode 33 -> 17 tok/s, a
-completion 11 -> 13-16 s). So while more than one stream computes, each context runs
-its share of the threads, set before every llama.cpp call; alone, it gets them all.
+both slow down (on 2 cores, chat decode about halved while a completion ran; measured
+on a busy machine, so take the figure as a direction). So while more than one stream
+computes, each context runs its share of the threads, set before every llama.cpp call;
+alone, it gets them all.
 """
 
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class CpuShare:
