@@ -247,3 +247,21 @@ def test_the_decode_loop_answers_as_llama_cpp_pythons_own_generate(tiny_qwen3: P
     finally:
         ref.close()
     assert ours == theirs and len(ours) > 0
+
+
+def test_a_prompt_cut_short_by_its_time_limit_still_reports_what_it_reused(engine: LlamaEngine) -> None:
+    """An editor's t_max_prompt_ms: the answer is empty, but its timings must say how much
+    of the prompt came from the cache (they said 0, hiding that the cache was filling)."""
+    start = "def shared_start():\n    return 1\n" * 3
+    with engine.complete(start, max_tokens=1, sampling=GREEDY) as first:
+        first.collect()
+    shared = len(engine.tokenize(start, special=True)) - 1
+    long_tail = ""
+    while len(engine.tokenize(long_tail)) < 600:  # past one 512-token batch: the limit is checked between batches
+        long_tail += f"value_{len(long_tail)} = 1\n"
+    assert shared + 600 < engine.info.n_ctx - 8
+    with engine.complete(start + long_tail, max_tokens=4, sampling=GREEDY) as cut:
+        cut.prompt_time_limit_s = 1e-9
+        assert cut.collect() == ("", "")
+    assert cut.stats.stop_reason == "prompt_timeout"
+    assert cut.stats.cached_n >= shared - 2

@@ -297,6 +297,7 @@ class LlamaEngine:
             cached = 0  # recurrent layers cannot drop a tail: start over
             llm.reset()
         llm.n_tokens = cached
+        stream.stats.cached_n = cached  # reported even when the prompt is cut short below
         for start in range(cached, len(tokens), llm.n_batch):
             if stream.cancelled.is_set():
                 return "cancelled"
