@@ -55,8 +55,10 @@ async def deltas(stream: Stream, request: Request | None = None) -> AsyncIterato
                 if now - sent >= COALESCE_S:
                     loop.call_soon_threadsafe(queue.put_nowait, held)
                     held, sent = None, now
-        except BaseException as exc:  # handed to the consumer, raised there
-            held = None if held is None else loop.call_soon_threadsafe(queue.put_nowait, held)
+        except BaseException as exc:  # handed to the consumer after what came before it, raised there
+            if held is not None:
+                loop.call_soon_threadsafe(queue.put_nowait, held)
+                held = None
             loop.call_soon_threadsafe(queue.put_nowait, exc)
         finally:
             if held is not None:
