@@ -169,12 +169,13 @@ def prompt_rate(client: httpx.Client, url: str, rounds: int) -> float:
     return median(rates)
 
 
-def typing(client: httpx.Client, url: str, keystrokes: int) -> tuple[list[float], int]:
+def typing(client: httpx.Client, url: str, keystrokes: int, verbose: bool = False) -> tuple[list[float], int]:
     """llama.vim's own request, one a keystroke: (seconds each answer took, how many were empty).
 
     Its body as `autoload/llama.vim` sends it (not streamed, n_predict 128, the 500 ms
     prompt and 250 ms predict budgets, which llama-server ignores and localqwen keeps),
     after its warm-up request (the chunks alone, n_predict 0) as opening the file sends.
+    `verbose`: each keystroke's time, tokens evaluated, cached and generated, on stderr.
     """
     lines = FILE.splitlines(keepends=True)
     row = 300
@@ -182,7 +183,10 @@ def typing(client: httpx.Client, url: str, keystrokes: int) -> tuple[list[float]
     base = {"id_slot": 0, "input_extra": EXTRA, "stop": [], "n_indent": 4, "top_k": 40, "top_p": 0.90,
             "samplers": ["top_k", "top_p", "infill"], "stream": False, "cache_prompt": True,
             "t_max_prompt_ms": 500, "t_max_predict_ms": 250, "model": "",
-            "response_fields": ["content", "timings/prompt_n", "timings/predicted_n", "truncated", "tokens_cached"]}
+            "response_fields": ["content", "timings/prompt_n", "timings/prompt_ms", "timings/prompt_per_token_ms",
+                                "timings/prompt_per_second", "timings/predicted_n", "timings/predicted_ms",
+                                "timings/predicted_per_token_ms", "timings/predicted_per_second", "truncated",
+                                "tokens_cached"]}
     client.post(url + "/infill", json={**base, "input_prefix": "", "input_suffix": "", "prompt": "", "n_predict": 0})
     times, empty = [], 0
     for k in range(keystrokes):
@@ -191,6 +195,11 @@ def typing(client: httpx.Client, url: str, keystrokes: int) -> tuple[list[float]
         answer = client.post(url + "/infill", json=body).json()
         times.append(time.perf_counter() - began)
         empty += not answer.get("content", "").strip()
+        if verbose:
+            print(f"  keystroke {k:2d}: {times[-1]:6.3f} s, prompt {answer.get('timings/prompt_n')} tokens in "
+                  f"{answer.get('timings/prompt_ms', 0):.0f} ms ({answer.get('tokens_cached')} cached), predicted "
+                  f"{answer.get('timings/predicted_n')} in {answer.get('timings/predicted_ms', 0):.0f} ms: "
+                  f"{answer.get('content', '')[:40]!r}", file=sys.stderr)
     return times, empty
 
 
@@ -228,7 +237,7 @@ def measure(argv: list[str], port: int, args: argparse.Namespace, *, full: bool)
             out["decode_tok_s"], out["decode_text"] = decode(client, url, args.rounds, args.tokens)
             out["prompt_tok_s"] = prompt_rate(client, url, args.rounds)
             print(f"{name}: chat, decode and prompt measured", file=sys.stderr)
-        out["typing"], out["typing_empty"] = typing(client, url, args.keystrokes)
+        out["typing"], out["typing_empty"] = typing(client, url, args.keystrokes, args.per_keystroke)
         out["rss"], out["pss"] = memory_bytes(proc.pid)
     return out
 
@@ -240,6 +249,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--keystrokes", type=int, default=24)
+    parser.add_argument("--per-keystroke", action="store_true", help="print each typing request's figures")
+    parser.add_argument("--only", choices=["typing"], help="measure typing alone (ours and the FIM preset)")
     parser.add_argument("--ctx", type=int, default=32768, help="context for both (llama-server's default: the model's)")
     args = parser.parse_args()
     if not args.model.exists():
@@ -252,13 +263,18 @@ def main() -> None:
     theirs_argv = [str(server), "-m", model, "--port", str(port), "-c", str(args.ctx)]
     preset_argv = theirs_argv + FIM_PRESET
 
+    if args.only == "typing":
+        ours = measure(ours_argv, port, args, full=False)
+        preset = measure(preset_argv, port, args, full=False)
+        print(f"\n{args.model.name}, {os.cpu_count()} CPUs, {args.keystrokes} keystrokes\n")
+        print("| what | llama-server FIM preset | localqwen | ratio |\n|---|---|---|---|")
+        typing_rows(preset, ours)
+        print(f"| typing answers left empty (of {args.keystrokes}) | {preset['typing_empty']} | {ours['typing_empty']} | |")
+        return
     chat_prompt = median([chat_prompt_seconds(model) for _ in range(3)])
     theirs = measure(theirs_argv, port, args, full=True)
     ours = measure(ours_argv, port, args, full=True)
     preset = measure(preset_argv, port, args, full=False)
-
-    def row(what: str, a: float, b: float, unit: str, better: str) -> None:
-        print(f"| {what} | {a:{unit}} | {b:{unit}} | {b / a:.2f} ({better}) |")
 
     print(f"\n{args.model.name}, {os.cpu_count()} CPUs, median of {args.rounds}, {args.keystrokes} keystrokes\n")
     print("| what | llama-server | localqwen | ratio |")
@@ -267,11 +283,7 @@ def main() -> None:
     row("chat time to first token (s)", theirs["chat_ttft_s"], ours["chat_ttft_s"], ".3f", "lower is better")
     row("decode (tok/s)", theirs["decode_tok_s"], ours["decode_tok_s"], ".1f", "higher is better")
     row("prompt (tok/s)", theirs["prompt_tok_s"], ours["prompt_tok_s"], ".1f", "higher is better")
-    for name, pick in (("p50", median), ("p95", p95)):
-        row(f"typing {name} vs its FIM preset (s)", pick(preset["typing"]), pick(ours["typing"]), ".3f",
-            "lower is better")
-        row(f"typing {name} vs its defaults (s)", pick(theirs["typing"]), pick(ours["typing"]), ".3f",
-            "lower is better")
+    typing_rows(preset, ours, theirs)
     print(f"| typing answers left empty (of {args.keystrokes}) | {theirs['typing_empty']} (preset "
           f"{preset['typing_empty']}) | {ours['typing_empty']} | |")
     row("resident memory, RSS (GB)", theirs["rss"] / 1e9, ours["rss"] / 1e9, ".2f", "lower is better")
@@ -285,6 +297,18 @@ def main() -> None:
         print(f"  from character {at} (of {len(a)} / {len(b)}):\n  llama-server: {a[at - 40:at + 80]!r}\n"
               f"  localqwen:    {b[at - 40:at + 80]!r}")
 
+
+def row(what: str, a: float, b: float, unit: str, better: str) -> None:
+    print(f"| {what} | {a:{unit}} | {b:{unit}} | {b / a:.2f} ({better}) |")
+
+
+def typing_rows(preset: dict, ours: dict, theirs: dict | None = None) -> None:
+    for name, pick in (("p50", median), ("p95", p95)):
+        row(f"typing {name} vs its FIM preset (s)", pick(preset["typing"]), pick(ours["typing"]), ".3f",
+            "lower is better")
+        if theirs is not None:
+            row(f"typing {name} vs its defaults (s)", pick(theirs["typing"]), pick(ours["typing"]), ".3f",
+                "lower is better")
 
 if __name__ == "__main__":
     main()

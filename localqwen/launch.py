@@ -30,6 +30,10 @@ from localqwen.plan.placement import Placement
 from localqwen.plan.types import Candidate
 
 DEFAULT_FIM_CTX = 8192
+DEFAULT_CACHE_REUSE = 256
+"""Completions move cached chunks of this many tokens or more instead of evaluating them
+again, as llama.cpp's FIM preset does (`--cache-reuse 256`): the prefix window moves by a
+line whenever the cursor does (engine/fim.PREFIX_CAP)."""
 
 LoadGguf = Callable[[Path, Placement, int], Backend]
 """Load a GGUF file with a placement; the int is `cache_reuse` (0: off)."""
@@ -49,8 +53,8 @@ class LaunchOptions:
     """A separate model for completions; None: a second context over the chat model's file."""
     fim_ctx: int = DEFAULT_FIM_CTX
     """Context of the completion side (at most `ctx`)."""
-    cache_reuse: int = 0
-    """Completions: after a deletion, move cached chunks of N+ tokens (0: off)."""
+    cache_reuse: int = DEFAULT_CACHE_REUSE
+    """Completions: where text before a cached chunk changed, move chunks of N+ tokens (0: off)."""
     threads: int | None = None
     """CPU threads for llama.cpp, generation and prompts; None: the plan's (physical cores /
     logical CPUs)."""

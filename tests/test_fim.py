@@ -99,20 +99,40 @@ def test_model_without_fim_tokens_says_so(tmp_path: Path) -> None:
             plain.fim("a", "b")
 
 
-def test_the_suffix_keeps_the_tokens_nearest_the_cursor_the_prefix_all_that_fits(engine: LlamaEngine) -> None:
-    """Each keystroke evaluates the suffix again (prefix-suffix-middle), so it is capped as
-    llama.cpp's FIM preset caps it; the prefix, which stays cached, is kept whole."""
-    from localqwen.engine.fim import SUFFIX_CAP
+def test_prefix_and_suffix_keep_the_tokens_nearest_the_cursor(engine: LlamaEngine) -> None:
+    """Each keystroke evaluates the suffix again (prefix-suffix-middle) and attends to the
+    whole prefix, so both are capped as llama.cpp's FIM preset caps them: the suffix keeps
+    its first tokens, the lines before the cursor's line their last, and the cursor's line
+    comes whole after them."""
+    from localqwen.engine.fim import PREFIX_CAP, SUFFIX_CAP
 
     fim = engine.info.fim
     assert fim is not None
-    prefix = "".join(f"x{i} = {i}\n" for i in range(200))
+    lines = "".join(f"x{i} = {i}\n" for i in range(400))
+    line = "    z = x1"
     suffix = "".join(f"y{i} = {i}\n" for i in range(400))
-    suffix_ids = engine.tokenize(suffix)
-    assert len(suffix_ids) > SUFFIX_CAP
-    prompt = build_fim_prompt(engine.tokenize, fim, prefix, suffix, budget=100_000)
+    suffix_ids, lines_ids = engine.tokenize(suffix), engine.tokenize(lines)
+    assert len(suffix_ids) > SUFFIX_CAP and len(lines_ids) > PREFIX_CAP
+    prompt = build_fim_prompt(engine.tokenize, fim, lines + line, suffix, budget=100_000)
     start = prompt.tokens.index(fim.suffix) + 1
     assert prompt.tokens[start:-1] == suffix_ids[:SUFFIX_CAP]
-    assert prompt.tokens[1 : start - 1] == engine.tokenize(prefix)
-    whole = build_fim_prompt(engine.tokenize, fim, prefix, suffix, budget=100_000, suffix_cap=None)
+    assert prompt.tokens[1 : start - 1] == lines_ids[-PREFIX_CAP:] + engine.tokenize(line)
+    whole = build_fim_prompt(engine.tokenize, fim, lines + line, suffix, budget=100_000, prefix_cap=None, suffix_cap=None)
     assert whole.tokens[whole.tokens.index(fim.suffix) + 1 : -1] == suffix_ids
+    assert whole.tokens[1 : whole.tokens.index(fim.suffix)] == lines_ids + engine.tokenize(line)
+
+
+def test_typing_in_the_cursor_line_never_moves_the_prefix_window(engine: LlamaEngine) -> None:
+    """The window is cut from the lines before the cursor's line alone: each keystroke
+    shares the whole window with the one before, so only the line and the suffix are
+    evaluated again."""
+    from localqwen.engine.fim import PREFIX_CAP
+
+    fim = engine.info.fim
+    assert fim is not None
+    lines = "".join(f"x{i} = {i}\n" for i in range(400))
+    typed = "    answer = x1 + x2"
+    prompts = [build_fim_prompt(engine.tokenize, fim, lines + typed[:k], "\n", budget=100_000).tokens
+               for k in range(len(typed) + 1)]
+    window = prompts[0][: 1 + PREFIX_CAP]
+    assert all(p[: 1 + PREFIX_CAP] == window for p in prompts)

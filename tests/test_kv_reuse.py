@@ -52,3 +52,16 @@ def test_insertion_falls_back_to_the_common_prefix(shifting: LlamaEngine) -> Non
     with shifting.fim(prefix + "1", suffix, max_tokens=2) as typed:
         typed.collect()
     assert typed.stats.evaluated_n > 100  # the suffix had to be evaluated again
+
+
+def test_moving_to_the_next_line_shifts_the_prefix_window(shifting: LlamaEngine) -> None:
+    """The window of lines before the cursor (PREFIX_CAP tokens) loses its first tokens
+    when the cursor moves down a line: the rest of it is moved, not evaluated again."""
+    from localqwen.engine.fim import PREFIX_CAP
+
+    lines = "".join(f"x{i} = {i}\n" for i in range(300))
+    assert len(shifting.tokenize(lines)) > PREFIX_CAP
+    shifting.fim(lines + "    z = x1", "\n", max_tokens=2).collect()
+    with shifting.fim(lines + "    z = x1\n", "\n", max_tokens=2) as moved:
+        moved.collect()
+    assert moved.stats.cached_n > PREFIX_CAP - 20 and moved.stats.evaluated_n < 40, moved.stats

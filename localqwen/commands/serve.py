@@ -9,7 +9,7 @@ from pathlib import Path
 
 from localqwen.commands.args import add_threads_flag, context_length, non_negative_int, positive_int
 from localqwen.errors import UserInputError
-from localqwen.launch import DEFAULT_FIM_CTX
+from localqwen.launch import DEFAULT_CACHE_REUSE, DEFAULT_FIM_CTX
 
 DEFAULT_CTX = 32768
 
@@ -84,9 +84,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     key.add_argument("--api-key-file", metavar="FILE", help="read the API key from FILE")
     parser.add_argument("--ctx", type=context_length, default=DEFAULT_CTX, help=f"chat context cap (default {DEFAULT_CTX})")
     parser.add_argument("--fim-ctx", type=context_length, default=DEFAULT_FIM_CTX, help=f"FIM context (default {DEFAULT_FIM_CTX})")
-    parser.add_argument("--cache-reuse", type=non_negative_int, default=0, metavar="N",
-                        help="completions: after a deletion, move cached chunks of N+ tokens instead of "
-                             "evaluating them again (approximate, like llama.cpp's --cache-reuse; default 0: off)")
+    parser.add_argument("--cache-reuse", type=non_negative_int, default=DEFAULT_CACHE_REUSE, metavar="N",
+                        help="completions: move cached chunks of N+ tokens instead of evaluating them again when "
+                             "the text before them changed (approximate, like llama.cpp's --cache-reuse; "
+                             f"default {DEFAULT_CACHE_REUSE}, as its FIM preset; 0: off)")
     parser.add_argument("--log-prompts", action="store_true", help="log prompt text (off by default)")
     add_threads_flag(parser)
     parser.set_defaults(func=run)

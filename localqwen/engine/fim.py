@@ -37,6 +37,13 @@ SUFFIX_CAP = 256
 its 1024 batch). Qwen's FIM is prefix-suffix-middle only, so every keystroke evaluates the
 suffix again: its length is what a keystroke costs, and the lines nearest the cursor are
 the ones that shape the completion."""
+PREFIX_CAP = 768
+"""Tokens kept from the lines before the cursor's line, as llama.cpp's FIM preset keeps
+them (three quarters of its batch). Every token kept is attended to by each suffix token
+evaluated again and each token generated, on every keystroke. The cursor's line is
+tokenized on its own after this window, so typing in it never moves the window; moving
+to another line moves it by a line, which the completion context's cache reuse shifts
+rather than evaluates again (see kv_reuse.py)."""
 
 
 def find_fim_tokens(
@@ -81,6 +88,14 @@ class FimPrompt:
     extra_dropped: int
 
 
+def split_cursor_line(prefix: str) -> tuple[str, str]:
+    """(the lines before the cursor's line, that line up to the cursor). Editors send
+    them so (llama.vim's `input_prefix` and `prompt`); a prefix in one piece is cut at
+    its last newline, where Qwen's pre-tokenizer splits anyway."""
+    cut = prefix.rfind("\n") + 1
+    return prefix[:cut], prefix[cut:]
+
+
 def _context_tokens(
     tokenize: Callable[[str], list[int]],
     fim: FimTokens,
@@ -110,15 +125,20 @@ def build_fim_prompt(
     extra: Sequence[ExtraChunk] = (),
     repo_name: str = "project",
     filename: str = "file",
+    prefix_cap: int | None = PREFIX_CAP,
     suffix_cap: int | None = SUFFIX_CAP,
 ) -> FimPrompt:
     """Build the FIM prompt in at most `budget` tokens.
 
-    The suffix keeps its first `suffix_cap` tokens (None: all). Too long: the oldest
-    extra chunks go first, then the far ends of prefix and suffix (about 3:1), keeping
-    the text nearest the cursor.
+    The lines before the cursor's line keep their last `prefix_cap` tokens, the suffix
+    its first `suffix_cap` (None: all). Too long: the oldest extra chunks go first, then
+    the far ends of prefix and suffix (about 3:1), keeping the text nearest the cursor.
     """
-    prefix_ids = tokenize(prefix)
+    lines, line = split_cursor_line(prefix)
+    before = tokenize(lines)
+    if prefix_cap is not None:
+        before = before[max(0, len(before) - prefix_cap):]
+    prefix_ids = before + tokenize(line)
     suffix_ids = tokenize(suffix)[:suffix_cap]
     markers = 3
     extra = list(extra)
