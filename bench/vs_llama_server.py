@@ -169,8 +169,9 @@ def prompt_rate(client: httpx.Client, url: str, rounds: int) -> float:
     return median(rates)
 
 
-def typing(client: httpx.Client, url: str, keystrokes: int, verbose: bool = False) -> tuple[list[float], int]:
-    """llama.vim's own request, one a keystroke: (seconds each answer took, how many were empty).
+def typing(client: httpx.Client, url: str, keystrokes: int, verbose: bool = False) -> tuple[list[float], int, float]:
+    """llama.vim's own request, one a keystroke: (seconds each answer took, how many were
+    empty, seconds from the first keystroke to the first answer that was not).
 
     Its body as `autoload/llama.vim` sends it (not streamed, n_predict 128, the 500 ms
     prompt and 250 ms predict budgets, which llama-server ignores and localqwen keeps),
@@ -188,19 +189,21 @@ def typing(client: httpx.Client, url: str, keystrokes: int, verbose: bool = Fals
                                 "timings/predicted_per_token_ms", "timings/predicted_per_second", "truncated",
                                 "tokens_cached"]}
     client.post(url + "/infill", json={**base, "input_prefix": "", "input_suffix": "", "prompt": "", "n_predict": 0})
-    times, empty = [], 0
+    times, empty, empties = [], 0, []
     for k in range(keystrokes):
         body = {**base, "input_prefix": prefix, "prompt": TYPED[:k], "input_suffix": "\n" + suffix, "n_predict": 128}
         began = time.perf_counter()
         answer = client.post(url + "/infill", json=body).json()
         times.append(time.perf_counter() - began)
-        empty += not answer.get("content", "").strip()
+        empties.append(not answer.get("content", "").strip())
+        empty += empties[-1]
         if verbose:
             print(f"  keystroke {k:2d}: {times[-1]:6.3f} s, prompt {answer.get('timings/prompt_n')} tokens in "
                   f"{answer.get('timings/prompt_ms', 0):.0f} ms ({answer.get('tokens_cached')} cached), predicted "
                   f"{answer.get('timings/predicted_n')} in {answer.get('timings/predicted_ms', 0):.0f} ms: "
                   f"{answer.get('content', '')[:40]!r}", file=sys.stderr)
-    return times, empty
+    answered = next((k for k, was_empty in enumerate(empties) if not was_empty), len(times) - 1)
+    return times, empty, sum(times[: answered + 1])
 
 
 def chat_prompt_seconds(model: str) -> float:
@@ -237,7 +240,7 @@ def measure(argv: list[str], port: int, args: argparse.Namespace, *, full: bool)
             out["decode_tok_s"], out["decode_text"] = decode(client, url, args.rounds, args.tokens)
             out["prompt_tok_s"] = prompt_rate(client, url, args.rounds)
             print(f"{name}: chat, decode and prompt measured", file=sys.stderr)
-        out["typing"], out["typing_empty"] = typing(client, url, args.keystrokes, args.per_keystroke)
+        out["typing"], out["typing_empty"], out["first_answer_s"] = typing(client, url, args.keystrokes, args.per_keystroke)
         out["rss"], out["pss"] = memory_bytes(proc.pid)
     return out
 
@@ -303,6 +306,8 @@ def row(what: str, a: float, b: float, unit: str, better: str) -> None:
 
 
 def typing_rows(preset: dict, ours: dict, theirs: dict | None = None) -> None:
+    row("typing: first keystroke to first completion (s)", preset["first_answer_s"], ours["first_answer_s"], ".2f",
+        "lower is better")
     for name, pick in (("p50", median), ("p95", p95)):
         row(f"typing {name} vs its FIM preset (s)", pick(preset["typing"]), pick(ours["typing"]), ".3f",
             "lower is better")

@@ -3,11 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from localqwen.engine.llama import LlamaEngine, llama_kwargs
+from localqwen.engine.llama import STOPPABLE_SLICE, LlamaEngine, llama_kwargs
 from localqwen.engine.types import GREEDY, ChatMessage, Sampling
 from localqwen.catalog.errors import ModelFileError
 from localqwen.engine.errors import PromptTooLongError
 from localqwen.plan.placement import Placement
+from tests.held import wait_until
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -257,7 +258,7 @@ def test_a_prompt_cut_short_by_its_time_limit_still_reports_what_it_reused(engin
         first.collect()
     shared = len(engine.tokenize(start, special=True)) - 1
     long_tail = ""
-    while len(engine.tokenize(long_tail)) < 600:  # past one 512-token batch: the limit is checked between batches
+    while len(engine.tokenize(long_tail)) < 600:  # past one batch: the limit is checked between them
         long_tail += f"value_{len(long_tail)} = 1\n"
     assert shared + 600 < engine.info.n_ctx - 8
     with engine.complete(start + long_tail, max_tokens=4, sampling=GREEDY) as cut:
@@ -265,3 +266,45 @@ def test_a_prompt_cut_short_by_its_time_limit_still_reports_what_it_reused(engin
         assert cut.collect() == ("", "")
     assert cut.stats.stop_reason == "prompt_timeout"
     assert cut.stats.cached_n >= shared - 2
+    # One slice was evaluated before the limit was looked at, and prompt_n says so (it said the whole rest).
+    assert cut.stats.evaluated_n == STOPPABLE_SLICE and cut.stats.left_n == cut.stats.prompt_n - cut.stats.cached_n - STOPPABLE_SLICE
+
+
+def test_a_prompt_cut_short_goes_on_filling_the_cache_until_the_next_request(engine: LlamaEngine) -> None:
+    """The editor's next keystroke mostly shares the prompt: what the time limit cut off is
+    evaluated in the background, and the same prompt again finds all of it cached."""
+    prompt = ""
+    while len(engine.tokenize(prompt)) < 3 * STOPPABLE_SLICE:
+        prompt += f"fill_{len(prompt)} = 1\n"
+    assert len(engine.tokenize(prompt)) < engine.info.n_ctx - 8
+    with engine.complete(prompt, max_tokens=2, sampling=GREEDY) as cut:
+        cut.prompt_time_limit_s = 1e-9
+        cut.collect()
+    assert cut.stats.stop_reason == "prompt_timeout" and cut.stats.left_n > 0
+    wait_until(lambda: not engine.busy, "the background fill to end")
+    with engine.complete(prompt, max_tokens=2, sampling=GREEDY) as again:
+        again.collect()
+    assert again.stats.cached_n == again.stats.prompt_n - 1, again.stats
+
+
+def test_the_time_limit_never_cuts_the_cursor_line_and_suffix_of_a_fim_prompt(engine: LlamaEngine) -> None:
+    """What changes with each keystroke is evaluated whole once reached: cut short, it
+    would only be left for the next keystroke to evaluate again, and no answer would
+    ever come where the suffix takes longer than the limit. The lines before it may be cut."""
+    lines = "".join(f"row_{i} = {i}\n" for i in range(40))
+    suffix = "".join(f"\nafter_{i} = {i}" for i in range(60))
+    assert len(engine.tokenize(suffix)) > STOPPABLE_SLICE
+
+    def timed(prefix: str):
+        with engine.fim(prefix, suffix, max_tokens=2, sampling=GREEDY) as stream:
+            stream.prompt_time_limit_s = 1e-9
+            stream.collect()
+        return stream
+
+    cold = timed("# cold\n" + lines + "    x = ")
+    assert cold.stats.stop_reason == "prompt_timeout"
+    assert cold.stats.cached_n + cold.stats.evaluated_n < cold.cut_before  # stopped inside the lines
+    wait_until(lambda: not engine.busy, "the background fill to end")
+    typed = timed("# cold\n" + lines + "    x = r")
+    assert typed.stats.stop_reason != "prompt_timeout" and typed.stats.left_n == 0
+    assert typed.stats.cached_n >= typed.cut_before - 1 and typed.stats.evaluated_n > STOPPABLE_SLICE

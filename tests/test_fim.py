@@ -115,8 +115,9 @@ def test_prefix_and_suffix_keep_the_tokens_nearest_the_cursor(engine: LlamaEngin
     assert len(suffix_ids) > SUFFIX_CAP and len(lines_ids) > PREFIX_CAP
     prompt = build_fim_prompt(engine.tokenize, fim, lines + line, suffix, budget=100_000)
     start = prompt.tokens.index(fim.suffix) + 1
-    assert prompt.tokens[start:-1] == suffix_ids[:SUFFIX_CAP]
-    assert prompt.tokens[1 : start - 1] == lines_ids[-PREFIX_CAP:] + engine.tokenize(line)
+    line_ids = engine.tokenize(line)
+    assert prompt.tokens[start:-1] == suffix_ids[: SUFFIX_CAP - 2 - len(line_ids)]  # the line takes its share
+    assert prompt.tokens[1 : start - 1] == lines_ids[-PREFIX_CAP:] + line_ids
     whole = build_fim_prompt(engine.tokenize, fim, lines + line, suffix, budget=100_000, prefix_cap=None, suffix_cap=None)
     assert whole.tokens[whole.tokens.index(fim.suffix) + 1 : -1] == suffix_ids
     assert whole.tokens[1 : whole.tokens.index(fim.suffix)] == lines_ids + engine.tokenize(line)

@@ -86,6 +86,19 @@ def test_llama_vim_warmup_then_completion_reuses_the_cache(server) -> None:
     assert second["timings/prompt_n"] < body["timings/prompt_n"] + body["tokens_cached"]
 
 
+def test_a_warmup_fills_the_cache_whatever_its_prompt_time_limit(server) -> None:
+    """llama.vim's warm-up (n_predict 0) carries t_max_prompt_ms too; nobody waits for its
+    answer, so the whole of its chunks is evaluated (it stopped after the first batch)."""
+    chunks = [{"text": "".join(f"def warm_{j}_{i}(x):\n    return x + {i}\n" for i in range(12)), "time": 0,
+               "filename": f"lib/warm{j}.py"} for j in range(3)]
+    body = {**LLAMA_VIM_BODY, "input_extra": chunks, "t_max_prompt_ms": 1}
+    status, warm = curl_like_post(server.url, "/infill", {**body, "input_prefix": "", "input_suffix": "", "prompt": "",
+                                                           "n_predict": 0})
+    assert status == 200 and warm["timings/prompt_n"] > 600  # past one batch
+    status, typed = curl_like_post(server.url, "/infill", {**body, "t_max_prompt_ms": 0})
+    assert status == 200 and typed["tokens_cached"] >= warm["timings/prompt_n"] - 2, typed
+
+
 def test_full_infill_result_and_n_cmpl_array(http: httpx.Client) -> None:
     body = {k: v for k, v in LLAMA_VIM_BODY.items() if k != "response_fields"}
     one = http.post("/infill", json=body).json()

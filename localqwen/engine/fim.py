@@ -33,10 +33,11 @@ FIM_METADATA_KEYS = {
 # Share of the room left for the cursor's file that goes to the text before the cursor.
 PREFIX_SHARE = 0.75
 SUFFIX_CAP = 256
-"""Suffix tokens kept after the cursor, as llama.cpp's FIM preset keeps them (a quarter of
-its 1024 batch). Qwen's FIM is prefix-suffix-middle only, so every keystroke evaluates the
-suffix again: its length is what a keystroke costs, and the lines nearest the cursor are
-the ones that shape the completion."""
+"""Tokens for the cursor's line and the suffix after it, with their two markers, as
+llama.cpp's FIM preset keeps them (a quarter of its 1024 batch; the suffix gets what the
+line leaves). Qwen's FIM is prefix-suffix-middle only, so every keystroke evaluates these
+again: their length is what a keystroke costs, and the lines nearest the cursor are the
+ones that shape the completion."""
 PREFIX_CAP = 768
 """Tokens kept from the lines before the cursor's line, as llama.cpp's FIM preset keeps
 them (three quarters of its batch). Every token kept is attended to by each suffix token
@@ -86,6 +87,9 @@ class FimPrompt:
     truncated: bool
     extra_used: int
     extra_dropped: int
+    cursor_line_at: int = 0
+    """Where the cursor's line starts: what follows it (the line, the suffix) changes with
+    every keystroke; what comes before stays cached while a person types."""
 
 
 def split_cursor_line(prefix: str) -> tuple[str, str]:
@@ -131,15 +135,18 @@ def build_fim_prompt(
     """Build the FIM prompt in at most `budget` tokens.
 
     The lines before the cursor's line keep their last `prefix_cap` tokens, the suffix
-    its first `suffix_cap` (None: all). Too long: the oldest extra chunks go first, then
+    its first `suffix_cap` less the cursor's line and two markers (None: all). Too long: the oldest extra chunks go first, then
     the far ends of prefix and suffix (about 3:1), keeping the text nearest the cursor.
     """
     lines, line = split_cursor_line(prefix)
     before = tokenize(lines)
     if prefix_cap is not None:
         before = before[max(0, len(before) - prefix_cap):]
-    prefix_ids = before + tokenize(line)
-    suffix_ids = tokenize(suffix)[:suffix_cap]
+    line_ids = tokenize(line)
+    prefix_ids = before + line_ids
+    suffix_ids = tokenize(suffix)
+    if suffix_cap is not None:
+        suffix_ids = suffix_ids[: max(0, suffix_cap - 2 - len(line_ids))]
     markers = 3
     extra = list(extra)
     dropped = 0
@@ -170,4 +177,6 @@ def build_fim_prompt(
 
     tokens = [t for piece in context for t in piece]
     tokens += [fim.prefix, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
-    return FimPrompt(tokens=tokens, truncated=truncated, extra_used=len(extra), extra_dropped=dropped)
+    line_at = len(tokens) - 2 - len(suffix_ids) - min(len(line_ids), len(prefix_ids))
+    return FimPrompt(tokens=tokens, truncated=truncated, extra_used=len(extra), extra_dropped=dropped,
+                     cursor_line_at=line_at)

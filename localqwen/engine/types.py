@@ -54,6 +54,7 @@ class GenerationStats:
 
     prompt_n: int = 0
     cached_n: int = 0
+    left_n: int = 0  # prompt tokens not evaluated: the prompt was cut short (time limit, cancel)
     predicted_n: int = 0
     prompt_ms: float = 0.0
     predicted_ms: float = 0.0
@@ -62,7 +63,7 @@ class GenerationStats:
 
     @property
     def evaluated_n(self) -> int:
-        return self.prompt_n - self.cached_n
+        return self.prompt_n - self.cached_n - self.left_n
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ rendered itself (special tokens written in the text are parsed as tokens).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -80,7 +81,7 @@ class Run:
     """One stream driven to its end through the editor guard; `outcome` is set when done."""
 
     def __init__(self, stream: Stream, params: GenParams, request: Request) -> None:
-        if params.t_max_prompt_ms:
+        if params.t_max_prompt_ms and params.n_predict != 0:  # a warm-up (n_predict 0) exists to fill the cache
             stream.prompt_time_limit_s = params.t_max_prompt_ms / 1000
         self.stream = stream
         self.params = params
@@ -90,14 +91,15 @@ class Run:
     async def texts(self) -> AsyncIterator[str]:
         guard = EditorGuard(self.params.n_indent, self.params.t_max_predict_ms)
         pieces: list[str] = []
-        async for delta in deltas(self.stream, self.request):
-            released = guard.feed(delta.text)
-            if released:
-                pieces.append(released)
-                yield released
-            if guard.stopped:
-                self.stream.cancel()
-                break
+        async with aclosing(deltas(self.stream, self.request)) as streamed:  # a stop ends the stream before its stats are read
+            async for delta in streamed:
+                released = guard.feed(delta.text)
+                if released:
+                    pieces.append(released)
+                    yield released
+                if guard.stopped:
+                    self.stream.cancel()
+                    break
         tail = guard.flush()
         if tail:
             pieces.append(tail)

@@ -9,7 +9,6 @@ finished pull makes the app plan again, so the models table says "on disk".
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from localqwen.tui.app import LocalQwenApp
 
 IDLE = "Nothing is downloading. In Models (F2), Ctrl+D downloads the highlighted build."
-EVERY = 0.1  # seconds between two progress messages for the same file and stage
 
 
 def size_text(n: int) -> str:
@@ -142,13 +140,10 @@ class DownloadScreen(Screen[None]):
     def pull(self, row: PlanRow, cancel: threading.Event) -> None:
         pull = self.main.services.pull
         assert pull is not None
-        last: dict[tuple[str, str], float] = {}
 
         def listener(event: PullEvent) -> None:
-            now, key = time.monotonic(), (event.file, event.stage)
-            if event.stage == "fetch" and now - last.get(key, 0.0) < EVERY and event.bytes_done < event.bytes_total:
-                return
-            last[key] = now
+            # Every event is shown: they come every 10 MiB fetched or 8 MiB checked. A throttle
+            # dropped the last ones before a stall, and the bar stayed at 0 MB through it.
             self.post_message(self.Progress(event))
 
         c = row.candidate
