@@ -326,16 +326,19 @@ class LlamaEngine:
             llm.reset()
         llm.n_tokens = cached
         stream.stats.cached_n = cached  # reported even when the prompt is cut short below
-        step = llm.n_batch if deadline is None and stream is not self._fill else min(llm.n_batch, STOPPABLE_SLICE)
-        for start in range(cached, len(tokens), step):
+        start = cached
+        while start < len(tokens):
+            stoppable = start < stream.cut_before and (deadline is not None or stream is self._fill)
             stopped = "cancelled" if stream.cancelled.is_set() else None
-            if deadline is not None and cached < start < stream.cut_before and time.perf_counter() > deadline:
+            if stoppable and deadline is not None and start > cached and time.perf_counter() > deadline:
                 stopped = "prompt_timeout"
             if stopped:
                 stream.stats.left_n = len(tokens) - start
                 return stopped
+            end = min(start + min(llm.n_batch, STOPPABLE_SLICE), stream.cut_before) if stoppable else start + llm.n_batch
             self._share_threads()
-            llm.eval(tokens[start : start + step])
+            llm.eval(tokens[start:end])
+            start = end
         return cached
 
     def _apply_shift(self, plan: ShiftPlan) -> bool:
