@@ -308,3 +308,16 @@ def test_the_time_limit_never_cuts_the_cursor_line_and_suffix_of_a_fim_prompt(en
     typed = timed("# cold\n" + lines + "    x = r")
     assert typed.stats.stop_reason != "prompt_timeout" and typed.stats.left_n == 0
     assert typed.stats.cached_n >= typed.cut_before - 1 and typed.stats.evaluated_n > STOPPABLE_SLICE
+
+
+def test_closing_the_engine_ends_a_stream_left_suspended(tiny_qwen3: Path) -> None:
+    """A consumer that stopped iterating without closing its stream (a bug of its own) must
+    not make close() wait forever for the context that stream holds."""
+    engine = LlamaEngine(tiny_qwen3, Placement(n_ctx=256, n_threads=1))
+    left = engine.chat([ChatMessage("user", "hello")], max_tokens=16, sampling=GREEDY)
+    next(left)  # holds the context, suspended at its first piece
+    closing = threading.Thread(target=engine.close)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive(), "close() waited for the suspended stream"
+    assert left.stats.stop_reason is not None and list(left) == []

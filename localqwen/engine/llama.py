@@ -260,15 +260,27 @@ class LlamaEngine:
         return self._active is not None or (fill is not None and fill.stats.stop_reason is None)
 
     def close(self) -> None:
-        """Stop the stream that holds the context (within one token), then free the model."""
+        """Stop the stream that holds the context (within one token), then free the model.
+
+        A stream its consumer left suspended (neither iterated on nor closed) would hold the
+        context forever: it is closed here, which ends it at the piece it was waiting to hand over."""
         for stream in (self._active, self._fill):
             if stream is not None:
                 stream.cancel()
-        with self._lock:
+        while not self._lock.acquire(timeout=0.05):
+            active = self._active
+            if active is not None:
+                try:
+                    active.close()
+                except ValueError:  # running in its consumer's thread: it sees the cancel within a token
+                    pass
+        try:
             if not self._closed:
                 self._closed = True
                 self._step.close()
                 self._llm.close()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> "LlamaEngine":
         return self
