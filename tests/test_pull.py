@@ -57,6 +57,13 @@ def big_gguf(models_dir: Path) -> Path:
     return write_tiny_gguf(models_dir / "big-qwen3.gguf", TinySpec(n_embd=256, n_ff=2048, n_layer=6))
 
 
+def ctrl_c_reaches_it() -> None:
+    """In the child before it starts: SIGINT as a terminal's Ctrl-C gives it. A suite run from
+    a background job (`.ci/run &`, nohup) has SIGINT ignored, every child inherits that, and
+    Python then installs no KeyboardInterrupt at all: the pull ignored the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @dataclass
 class World:
     hub: Hub
@@ -73,8 +80,9 @@ class World:
         return localqwen(*args, stdin=stdin_text, env=self.env(**env))
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        env = {**os.environ, **self.env(HF_HUB_DOWNLOAD_TIMEOUT="120")}  # a stall must not end in a retry
-        return subprocess.Popen([sys.executable, "-m", "localqwen", *args], env=env,
+        env = {**os.environ, **self.env(HF_HUB_DOWNLOAD_TIMEOUT="120"),  # a stall must not end in a retry
+               "PYTHONFAULTHANDLER": "1"}
+        return subprocess.Popen([sys.executable, "-m", "localqwen", *args], env=env, preexec_fn=ctrl_c_reaches_it,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def blobs(self, repo: str = "org/tiny-GGUF") -> Path:
@@ -194,8 +202,14 @@ def test_pull_stopped_half_way_resumes_where_it_stopped(world: World, sig: signa
     wait_until(lambda: world.partial(name).is_file() and world.partial(name).stat().st_size >= kept,
                f"the {kept:,} bytes before the stall on disk")
     child.send_signal(sig)
-    _, stderr = child.communicate(timeout=60)
-    world.hub.release.set()
+    try:
+        _, stderr = child.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # say where the child was, not only that it hung
+        child.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER=1: every thread's stack on stderr
+        _, stderr = child.communicate(timeout=30)
+        pytest.fail(f"the pull ignored {sig.name} for 60 s; its threads then:\n{stderr[-8000:]}", pytrace=False)
+    finally:
+        world.hub.release.set()
     if sig == signal.SIGINT:
         assert child.returncode == 130, stderr
         line = stderr.strip().splitlines()[-1]
