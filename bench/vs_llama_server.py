@@ -15,8 +15,10 @@ faster for rates, slower for times):
 - prompt tok/s: ~700 new tokens through /infill, timed to its first token;
 - typing replay: llama.vim's request (256 lines before the cursor, 64 after, its
   ring-buffer chunks), one /infill a keystroke, timed to the whole answer as the editor
-  waits for it, and how many answers came back empty; against llama-server's FIM preset
+  waits for it, how many answers came back empty, and the seconds from the first
+  keystroke to the first completion; against llama-server's FIM preset
   (`--fim-qwen-1.5b-default`: `--cache-reuse 256 -b 1024 -ub 1024`, model given here);
+  `--only typing --rounds N` runs just this, the two servers in turn N times;
 - resident memory after the run (RSS, and PSS, which counts shared pages once).
 Clients run in this process and only read sockets, so they do not steal the servers'
 threads for long; every number is a median of `--rounds` unless said otherwise.
@@ -253,7 +255,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--keystrokes", type=int, default=24)
     parser.add_argument("--per-keystroke", action="store_true", help="print each typing request's figures")
-    parser.add_argument("--only", choices=["typing"], help="measure typing alone (ours and the FIM preset)")
+    parser.add_argument("--only", choices=["typing"],
+                        help="typing alone: localqwen and the FIM preset in turn, --rounds times, keystrokes pooled")
     parser.add_argument("--ctx", type=int, default=32768, help="context for both (llama-server's default: the model's)")
     args = parser.parse_args()
     if not args.model.exists():
@@ -266,13 +269,17 @@ def main() -> None:
     theirs_argv = [str(server), "-m", model, "--port", str(port), "-c", str(args.ctx)]
     preset_argv = theirs_argv + FIM_PRESET
 
-    if args.only == "typing":
-        ours = measure(ours_argv, port, args, full=False)
-        preset = measure(preset_argv, port, args, full=False)
-        print(f"\n{args.model.name}, {os.cpu_count()} CPUs, {args.keystrokes} keystrokes\n")
+    if args.only == "typing":  # the two in turn, --rounds times, the keystrokes of all rounds pooled
+        rounds = [(measure(ours_argv, port, args, full=False), measure(preset_argv, port, args, full=False))
+                  for _ in range(args.rounds)]
+        ours, preset = ({"typing": [t for pair in rounds for t in pair[side]["typing"]],
+                         "first_answer_s": median([pair[side]["first_answer_s"] for pair in rounds]),
+                         "typing_empty": sum(pair[side]["typing_empty"] for pair in rounds)} for side in (0, 1))
+        total = args.keystrokes * args.rounds
+        print(f"\n{args.model.name}, {os.cpu_count()} CPUs, {args.rounds} rounds of {args.keystrokes} keystrokes\n")
         print("| what | llama-server FIM preset | localqwen | ratio |\n|---|---|---|---|")
         typing_rows(preset, ours)
-        print(f"| typing answers left empty (of {args.keystrokes}) | {preset['typing_empty']} | {ours['typing_empty']} | |")
+        print(f"| typing answers left empty (of {total}) | {preset['typing_empty']} | {ours['typing_empty']} | |")
         return
     chat_prompt = median([chat_prompt_seconds(model) for _ in range(3)])
     theirs = measure(theirs_argv, port, args, full=True)
