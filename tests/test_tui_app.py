@@ -118,7 +118,9 @@ async def test_model_opened_from_the_command_line_streams_thinking(tiny_opens_th
         await pilot.pause()
         turn = screen.conversation.turns[-1]
         assert turn.reasoning and not turn.content  # this tiny model only ever thinks
-        assert "Thinking" in screen_text(app) and "cut at the token limit" in screen_text(app)
+        # The turn is final; what the screen shows of it comes with the next layout: wait for that, not a pause.
+        await wait_for(pilot, lambda: "Thinking" in screen_text(app) and "cut at the token limit" in screen_text(app),
+                       "the thinking and its note on screen")
 
         await pilot.press("ctrl+t")
         assert not screen.thinking and "thinking off" in screen_text(app)
