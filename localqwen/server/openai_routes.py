@@ -7,6 +7,7 @@ model's template ourselves.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -80,11 +81,13 @@ async def completions(request: Request) -> Response:
     sampling = _sampling(body, Sampling(temperature=1.0, top_p=1.0, top_k=0))
     stop = parse.stop_list(body)
     suffix = parse.text(body, "suffix", None) if body.get("suffix") is not None else None
+    group = request.app.state.host.newest_completion()  # the completion in flight is stale now
+    # The prompt is tokenized off the event loop, so /health and other requests are answered meanwhile.
     if suffix is not None:
-        stream = engine.fim(prompt, suffix, max_tokens=max_tokens, sampling=sampling, stop=stop)
+        stream = await asyncio.to_thread(engine.fim, prompt, suffix, max_tokens=max_tokens, sampling=sampling, stop=stop)
     else:
-        stream = engine.complete(prompt, max_tokens=max_tokens, sampling=sampling, stop=stop)
-    request.app.state.host.newest_completion().track(stream)  # the completion in flight is stale now
+        stream = await asyncio.to_thread(engine.complete, prompt, max_tokens=max_tokens, sampling=sampling, stop=stop)
+    group.track(stream)
     ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
     def envelope(text: str, finish: str | None) -> dict:
@@ -155,7 +158,8 @@ async def chat_completions(request: Request) -> Response:
     # The preset follows what the prompt will do: the request's switch, else `/think` or `/no_think`, else on.
     preset_thinking = next(t for t in (thinking, soft_switch(messages), True) if t is not None)
     sampling = _sampling(body, engine.presets.for_chat(preset_thinking))
-    stream = engine.chat(messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens, stop=parse.stop_list(body))
+    stream = await asyncio.to_thread(engine.chat, messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens,
+                                     stop=parse.stop_list(body))  # tokenized off the event loop
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     include_usage = _wants_usage(body)
 
