@@ -227,3 +227,19 @@ def test_the_event_loop_answers_while_a_prompt_is_being_built(tiny_qwen3: Path) 
             server.fim_gate.release_calls()
             infill.join(60)
     assert answers == [200]
+
+
+def test_a_body_that_stalls_half_way_is_a_408_and_the_connection_closes(tiny_qwen3: Path) -> None:
+    """A client that sends half a body and goes quiet held its connection open for ever."""
+    with live_server(tiny_qwen3, tiny_qwen3, ServerSettings(port=0, body_timeout_s=0.5), n_ctx=512) as server:
+        host, port = server.url.split("//")[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as raw:
+            raw.sendall(b"POST /infill HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 100\r\n\r\n{\"input_pre")
+            answer = b""
+            while chunk := raw.recv(4096):  # to the end: the server closes the connection
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408"), answer
+        assert b"did not arrive within 0.5 s" in body
+        assert httpx.get(f"{server.url}/health", timeout=10).json() == {"status": "ok"}
