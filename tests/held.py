@@ -38,8 +38,25 @@ class Gate:
         self.streams: list[Stream] = []
         """The real streams it has wrapped, oldest first: their stats are the final states to assert."""
         self._open = threading.Event()
+        self._calls_open = threading.Event()
+        self._calls_open.set()
+        self.call_held = threading.Event()
+        """Set once an engine call (building a stream) waits at this gate: see `hold_calls`."""
         if after is not None:
             self.arm(after)
+
+    def hold_calls(self) -> None:
+        """From now on a held engine's chat/fim/complete call waits at its start until
+        `release_calls()`: the time a prompt takes to build, held."""
+        self.call_held, self._calls_open = threading.Event(), threading.Event()
+
+    def release_calls(self) -> None:
+        self._calls_open.set()
+
+    def wait_to_call(self) -> None:
+        if not self._calls_open.is_set():
+            self.call_held.set()
+            self._calls_open.wait(HOLD_AT_MOST)
 
     def arm(self, after: int) -> None:
         self.after, self.held, self._open = after, threading.Event(), threading.Event()
@@ -97,16 +114,20 @@ class HeldEngine:
         return getattr(self.engine, name)
 
     def chat(self, *args: object, **options: object) -> Stream:
+        self.gate.wait_to_call()
         return self.gate.hold(self.engine.chat(*args, **options))  # type: ignore[attr-defined]
 
     def fim(self, *args: object, **options: object) -> Stream:
+        self.gate.wait_to_call()
         return self.gate.hold(self.engine.fim(*args, **options))  # type: ignore[attr-defined]
 
     def complete(self, *args: object, **options: object) -> Stream:
+        self.gate.wait_to_call()
         return self.gate.hold(self.engine.complete(*args, **options))  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.gate.release()
+        self.gate.release_calls()
         self.engine.close()  # type: ignore[attr-defined]
 
 

@@ -4,8 +4,8 @@ Two real HTTP servers: the Hub (`/api/models/...` metadata and `/resolve/` with 
 headers `get_hf_file_metadata` reads: X-Repo-Commit, X-Linked-Etag, X-Linked-Size,
 ETag, Location) and a "CDN" on another port (another origin, as on the real Hub, so
 the client drops its token) that serves LFS blobs by sha256 with Range. It counts
-the body bytes it serves and can misbehave on request: drop the connection or stall
-after N bytes, go down (503) after a drop, serve corrupted bytes, refuse without a token,
+the body bytes it serves and can misbehave on request: drop (close or reset) the
+connection or stall after N bytes, go down (503) after a drop, serve corrupted bytes, refuse without a token,
 or list its files without a field huggingface_hub reads (a mirror that is not quite a Hub).
 """
 
@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ class HubRepo:
 class Hub:
     repos: dict[str, HubRepo] = field(default_factory=dict)
     drop_after: int | None = None  # close the connection after this many body bytes, once
+    reset: bool = False  # the drop is a reset (RST, as Wi-Fi, NAT and proxies give), not a close
     stall_after: int | None = None  # stop sending after this many body bytes until `release` is set
     down_after_drop: bool = False  # answer 503 to everything after the drop
     down: bool = False
@@ -235,6 +237,11 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
             if hub.drop_after is not None:
                 hub.drop_after = None
                 hub.down = hub.down_after_drop
+                if hub.reset:  # close with linger 0: the kernel answers with RST
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
             else:
                 hub.stall_after = None
                 hub.stalled.set()

@@ -137,3 +137,22 @@ def test_typing_in_the_cursor_line_never_moves_the_prefix_window(engine: LlamaEn
                for k in range(len(typed) + 1)]
     window = prompts[0][: 1 + PREFIX_CAP]
     assert all(p[: 1 + PREFIX_CAP] == window for p in prompts)
+
+
+def test_dropping_extra_chunks_tokenizes_each_once(engine: LlamaEngine) -> None:
+    """Trimming re-tokenized every remaining chunk after each drop: 4,000 chunks took 46 s
+    inside the request. Each piece is tokenized once, however many are dropped."""
+    fim = engine.info.fim
+    assert fim is not None
+    calls = 0
+
+    def counted(text: str) -> list[int]:
+        nonlocal calls
+        calls += 1
+        return engine.tokenize(text)
+
+    extra = [ExtraChunk(f"f{i}.py", f"v{i} = {i}\n") for i in range(300)]
+    prompt = build_fim_prompt(counted, fim, PREFIX, SUFFIX, budget=200, extra=extra)
+    assert prompt.extra_dropped > 250 and prompt.extra_used + prompt.extra_dropped == 300
+    assert calls == len(extra) + 5  # the chunks; the repo and file headers; the lines before the cursor, its line, the suffix
+    assert len(prompt.tokens) <= 200

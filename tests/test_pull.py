@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -20,7 +21,6 @@ from tests.hub_server import Hub, serve_hub
 from tests.test_cli import localqwen
 
 TOKEN = "hf_test_token"
-CHUNK = 10 * 1024 * 1024  # huggingface_hub writes what it downloads in pieces of this size
 
 CATALOG = """
 [[model]]
@@ -198,7 +198,7 @@ def test_pull_stopped_half_way_resumes_where_it_stopped(world: World, sig: signa
     world.hub.stall_after = 25_000_000
     child = world.popen("pull", "tiny-test:Q4_K_M")
     assert world.hub.stalled.wait(60), "the pull never reached the stall"
-    kept = 2 * CHUNK  # the whole pieces written before the stall
+    kept = 25_000_000  # every byte that came before the stall: nothing received is thrown away
     wait_until(lambda: world.partial(name).is_file() and world.partial(name).stat().st_size >= kept,
                f"the {kept:,} bytes before the stall on disk")
     child.send_signal(sig)
@@ -227,13 +227,18 @@ def test_pull_stopped_half_way_resumes_where_it_stopped(world: World, sig: signa
     assert Path(data["path"]).read_bytes() == world.files[name] and not world.partial(name).exists()
 
 
-def test_a_dropped_connection_is_resumed_within_the_same_pull(world: World) -> None:
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_dropped_connection_is_resumed_within_the_same_pull_from_its_last_byte(world: World, reset: bool) -> None:
+    """Closed (a body cut short) or reset (ECONNRESET, what Wi-Fi, NAT and proxies give: it
+    failed the pull), the rest is asked for at once, from the last byte that arrived. A reset
+    also throws away what the client's kernel held unread, so that part comes again."""
     size = len(world.files["tiny-Q4_K_M.gguf"])
-    world.hub.drop_after = 15_000_000
+    world.hub.drop_after, world.hub.reset = 15_000_000, reset
     result = world.run("pull", "tiny-test:Q4_K_M", "--json")
     assert result.returncode == 0, result.stderr
-    assert any(r.endswith(f"bytes={CHUNK}-") for r in world.hub.requests), world.hub.requests
-    assert world.hub.bytes_served == 15_000_000 + size - CHUNK
+    [resumed_at] = [int(r.rsplit("bytes=", 1)[1].rstrip("-")) for r in world.hub.requests if "bytes=" in r]
+    assert resumed_at == 15_000_000 if not reset else 0 < resumed_at <= 15_000_000, world.hub.requests
+    assert world.hub.bytes_served == 15_000_000 + size - resumed_at  # nothing that arrived was fetched again
     assert Path(json.loads(result.stdout)["path"]).read_bytes() == world.files["tiny-Q4_K_M.gguf"]
     assert "Traceback" not in result.stderr and "Trying to resume" not in result.stderr
 
@@ -242,7 +247,8 @@ def test_a_server_that_drops_and_goes_down_fails_clearly_then_resumes(world: Wor
     name, size = "tiny-Q4_K_M.gguf", len(world.files["tiny-Q4_K_M.gguf"])
     world.hub.drop_after, world.hub.down_after_drop = 25_000_000, True
     line = one_error_line(world.run("pull", "tiny-test:Q4_K_M"), 1)
-    assert f"fetching {name} failed" in line and "HTTP 503" in line and "21.0 of 43.4 MB are kept" in line
+    assert f"fetching {name} failed" in line and "HTTP 503" in line and "25.0 of 43.4 MB are kept" in line
+    assert urlsplit(world.hub.cdn_base).netloc in line  # the host that failed: the CDN, not the Hub
     assert "run the same pull again to resume" in line
     assert_no_half_file(world, name)
 
@@ -250,7 +256,7 @@ def test_a_server_that_drops_and_goes_down_fails_clearly_then_resumes(world: Wor
     world.hub.reset_counters()
     result = world.run("pull", "tiny-test:Q4_K_M")
     assert result.returncode == 0, result.stderr
-    assert world.hub.bytes_served == size - 2 * CHUNK and "resumed at 21.0 MB" in result.stdout
+    assert world.hub.bytes_served == size - 25_000_000 and "resumed at 25.0 MB" in result.stdout
 
 
 def test_corrupted_download_is_deleted_and_said_so(world: World) -> None:

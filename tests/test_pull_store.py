@@ -16,7 +16,7 @@ from localqwen.catalog.types import Build
 from localqwen.pull import cache as hf_cache
 from localqwen.pull.disk import check_room
 from localqwen.pull.errors import NotEnoughDiskError, RepoAccessError
-from localqwen.pull.events import PullCancelled, PullEvent, Reporter, TqdmBridge
+from localqwen.pull.events import EMIT_EVERY, PullCancelled, PullEvent, Reporter
 from localqwen.pull.hub import RemoteFile, RepoListing, build_files
 from tests.test_pull import World, big_gguf, one_error_line, world  # noqa: F401  (fixtures)
 
@@ -72,14 +72,25 @@ def test_reporter_measures_this_runs_speed_and_can_cancel() -> None:
     cancel = threading.Event()
     reporter = Reporter(seen.append, "f.gguf", 1000, index=1, count=1, cancel=cancel, clock=lambda: now[0])
     reporter.begin("fetch", 400)  # 400 bytes were on disk from an earlier run
-    bridge = TqdmBridge(reporter, unit="B", unit_scale=True, total=1000, initial=400, desc="f.gguf")
-    with bridge:
-        now[0] += 2.0
-        bridge.update(200)
-    assert seen[-1] == PullEvent("f.gguf", "fetch", 600, 1000, 100.0, 4.0, 400, 1, 1)
+    now[0] += 2.0
+    reporter.advance("fetch", 200)
+    assert seen[-1].bytes_done == 400  # 200 bytes are no event of their own
+    now[0] += 2.0
+    reporter.advance("fetch", 400)  # the end always is
+    assert seen[-1] == PullEvent("f.gguf", "fetch", 1000, 1000, 150.0, 0.0, 400, 1, 1)
     cancel.set()
     with pytest.raises(PullCancelled):
-        bridge.update(100)
+        reporter.advance("fetch", 100)
+
+
+def test_progress_comes_each_megabyte_and_at_the_end_never_each_piece() -> None:
+    seen: list[PullEvent] = []
+    reporter = Reporter(seen.append, "f.gguf", 5 * EMIT_EVERY + 10, index=1, count=1)
+    reporter.begin("fetch", 0)
+    for _ in range(5 * EMIT_EVERY // 65536):
+        reporter.advance("fetch", 65536)
+    reporter.advance("fetch", 10)
+    assert [e.bytes_done for e in seen] == [k * EMIT_EVERY for k in range(6)] + [5 * EMIT_EVERY + 10]
 
 
 def test_a_split_gguf_named_by_one_part_means_every_part() -> None:

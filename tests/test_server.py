@@ -200,6 +200,14 @@ def test_unknown_model_is_404_in_openai_shape(server) -> None:
         ("/v1/chat/completions", {"messages": [{"role": "wizard", "content": "x"}]}, 400, "role must be one of"),
         ("/v1/chat/completions", {"messages": []}, 400, "non-empty list"),
         ("/v1/completions", {"prompt": ["a", "b"]}, 400, "one prompt per request"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "n": 2}, 400, "one choice per request"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "logprobs": True}, 400,
+         "'logprobs' is not supported"),
+        ("/v1/completions", {"prompt": "x", "logprobs": 3}, 400, "'logprobs' is not supported"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}, 400,
+         "messages[0].content[1] is a 'image_url' part: this model reads text parts only"),
         ("/nowhere", {}, 404, "no such route"),
     ],
 )
@@ -210,6 +218,17 @@ def test_bad_requests_get_openai_shaped_errors_and_the_server_lives(http: httpx.
     error = response.json()["error"]
     assert words in error["message"] and error["type"]
     assert http.get("/health").status_code == 200
+
+
+def test_a_developer_message_is_a_system_message_and_text_parts_are_joined(server) -> None:
+    """OpenAI's newer SDKs send the system prompt as role `developer`."""
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+    reply = client.chat.completions.create(model="localqwen", max_tokens=4, messages=[
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Say "}, {"type": "text", "text": "hi."}]}])
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    prompt = server.host.chat.detokenize(server.chat_gate.streams[-1].prompt_tokens, special=True)
+    assert "<|im_start|>system\nBe brief." in prompt and "<|im_start|>user\nSay hi." in prompt
 
 
 def test_body_over_the_limit_is_413(http: httpx.Client) -> None:

@@ -159,3 +159,87 @@ def test_a_model_without_fim_tokens_answers_infill_with_a_clear_400(tmp_path: Pa
             assert "no fill-in-the-middle tokens" in response.json()["error"]["message"]
             chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
             assert chat.status_code == 200
+
+
+NASTY_TEXT = [  # (route, raw body, the field the 400 must name)
+    ("/completion", b'{"prompt": "\\ud800", "n_predict": 8}', "'prompt'"),
+    ("/infill", b'{"input_prefix": "a\\udfffb", "input_suffix": ""}', "'input_prefix'"),
+    ("/infill", b'{"input_prefix": "", "input_extra": [{"text": "ok"}, {"text": "\xed\xa0\x80"}]}', "'input_extra[1].text'"),
+    ("/v1/completions", b'{"prompt": "def f(", "suffix": "\\ud834"}', "'suffix'"),
+    ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "hi \\udc00"}]}', "'messages[0].content'"),
+    ("/infill", b'{"input_prefix": "", "n_predict": ' + b"9" * 5000 + b"}", "'n_predict'"),
+]
+
+
+def test_text_json_cannot_carry_and_numbers_python_will_not_convert_are_400s_naming_the_field(tiny_qwen3: Path) -> None:
+    """Each was a 500: a lone surrogate (valid JSON, not encodable text), a 5,000-digit integer,
+    a body nested 10,000 deep."""
+    with live_server(tiny_qwen3, tiny_qwen3, n_ctx=512) as server:
+        with httpx.Client(base_url=server.url, timeout=60, headers={"content-type": "application/json"}) as client:
+            for route, content, field in NASTY_TEXT:
+                response = client.post(route, content=content)
+                assert response.status_code == 400, (route, response.text)
+                assert field in response.json()["error"]["message"], (route, response.text)
+            for deep in (b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000):
+                response = client.post("/infill", content=deep)
+                assert response.status_code == 400 and "nested too deeply" in response.json()["error"]["message"]
+            huge_unknown = b'{"input_prefix": "a", "input_suffix": "", "n_predict": 2, "other": ' + b"7" * 5000 + b"}"
+            assert client.post("/infill", content=huge_unknown).status_code == 200  # a field nobody reads does no harm
+            assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_thousands_of_extra_chunks_are_refused_and_the_cap_is_served(tiny_qwen3: Path) -> None:
+    from localqwen.server.llama_routes import MAX_EXTRA_CHUNKS
+
+    with live_server(tiny_qwen3, tiny_qwen3, n_ctx=2048) as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            chunks = [{"text": "x", "filename": f"f{i}.py"} for i in range(5000)]
+            body = {"input_prefix": "def f(", "input_suffix": ")", "n_predict": 2}
+            refused = client.post("/infill", json={**body, "input_extra": chunks})
+            assert refused.status_code == 400 and "'input_extra' has 5000 chunks" in refused.text
+            served = client.post("/infill", json={**body, "input_extra": chunks[:MAX_EXTRA_CHUNKS]})
+            assert served.status_code == 200, served.text
+
+
+def test_infill_without_n_predict_keeps_its_prompt(tiny_qwen3: Path) -> None:
+    """It reserved the whole context for the answer and cut the prompt to ~1 token."""
+    from localqwen.server.llama_routes import INFILL_PREDICT
+
+    with live_server(tiny_qwen3, tiny_qwen3, n_ctx=512) as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            answer = client.post("/infill", json={"input_prefix": "def add(a, b):\n    return ", "input_suffix": "\n"}).json()
+    assert answer["truncated"] is False and answer["tokens_evaluated"] > 10, answer
+    assert answer["tokens_predicted"] <= INFILL_PREDICT
+
+
+def test_the_event_loop_answers_while_a_prompt_is_being_built(tiny_qwen3: Path) -> None:
+    """Building a prompt tokenizes the whole body (a 5 MB prompt took seconds): it runs off
+    the event loop. Here the build is held at its start until /health has answered."""
+    with live_server(tiny_qwen3, tiny_qwen3, n_ctx=512) as server:
+        server.fim_gate.hold_calls()
+        answers: list[int] = []
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            infill = threading.Thread(target=lambda: answers.append(client.post(
+                "/infill", json={"input_prefix": "a", "input_suffix": "", "n_predict": 2}).status_code))
+            infill.start()
+            assert server.fim_gate.call_held.wait(30), "the /infill never began building its prompt"
+            assert httpx.get(f"{server.url}/health", timeout=5).json() == {"status": "ok"}
+            server.fim_gate.release_calls()
+            infill.join(60)
+    assert answers == [200]
+
+
+def test_a_body_that_stalls_half_way_is_a_408_and_the_connection_closes(tiny_qwen3: Path) -> None:
+    """A client that sends half a body and goes quiet held its connection open for ever."""
+    with live_server(tiny_qwen3, tiny_qwen3, ServerSettings(port=0, body_timeout_s=0.5), n_ctx=512) as server:
+        host, port = server.url.split("//")[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as raw:
+            raw.sendall(b"POST /infill HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 100\r\n\r\n{\"input_pre")
+            answer = b""
+            while chunk := raw.recv(4096):  # to the end: the server closes the connection
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408"), answer
+        assert b"did not arrive within 0.5 s" in body
+        assert httpx.get(f"{server.url}/health", timeout=10).json() == {"status": "ok"}

@@ -100,23 +100,33 @@ def split_cursor_line(prefix: str) -> tuple[str, str]:
     return prefix[:cut], prefix[cut:]
 
 
-def _context_tokens(
+@dataclass(frozen=True)
+class _Context:
+    """Other files before the cursor's file, each tokenized once: the repo header, one
+    piece per extra chunk (oldest first), the cursor's file header."""
+
+    head: list[int]
+    chunks: list[list[int]]
+    tail: list[int]
+
+    def tokens(self, dropped: int) -> list[int]:
+        """Without the `dropped` oldest chunks; nothing at all once every chunk is gone."""
+        kept = self.chunks[dropped:]
+        return self.head + [t for chunk in kept for t in chunk] + self.tail if kept else []
+
+
+def _context(
     tokenize: Callable[[str], list[int]],
     fim: FimTokens,
     extra: Sequence[ExtraChunk],
     repo_name: str,
     filename: str,
-) -> list[list[int]]:
-    """One token list per piece: the repo header, each extra chunk, the current file header."""
+) -> _Context:
     if not extra or fim.file_sep is None:
-        return []
-    pieces: list[list[int]] = []
-    if fim.repo_name is not None:
-        pieces.append([fim.repo_name] + tokenize(repo_name + "\n"))
-    for chunk in extra:
-        pieces.append([fim.file_sep] + tokenize(f"{chunk.filename}\n{chunk.text}"))
-    pieces.append([fim.file_sep] + tokenize(f"{filename}\n"))
-    return pieces
+        return _Context([], [], [])
+    head = [fim.repo_name] + tokenize(repo_name + "\n") if fim.repo_name is not None else []
+    chunks = [[fim.file_sep] + tokenize(f"{chunk.filename}\n{chunk.text}") for chunk in extra]
+    return _Context(head, chunks, [fim.file_sep] + tokenize(f"{filename}\n"))
 
 
 def build_fim_prompt(
@@ -135,8 +145,9 @@ def build_fim_prompt(
     """Build the FIM prompt in at most `budget` tokens.
 
     The lines before the cursor's line keep their last `prefix_cap` tokens, the suffix
-    its first `suffix_cap` less the cursor's line and two markers (None: all). Too long: the oldest extra chunks go first, then
-    the far ends of prefix and suffix (about 3:1), keeping the text nearest the cursor.
+    its first `suffix_cap` less the cursor's line and two markers (None: all). Too long:
+    the oldest extra chunks go first, then the far ends of prefix and suffix (about 3:1),
+    keeping the text nearest the cursor.
     """
     lines, line = split_cursor_line(prefix)
     before = tokenize(lines)
@@ -148,23 +159,21 @@ def build_fim_prompt(
     if suffix_cap is not None:
         suffix_ids = suffix_ids[: max(0, suffix_cap - 2 - len(line_ids))]
     markers = 3
-    extra = list(extra)
+    context = _context(tokenize, fim, extra, repo_name, filename)
+    # Drop the oldest chunks while the cursor's file does not fit beside the context
+    # (a running total: each chunk is tokenized once, however many there are).
+    context_len = len(context.head) + sum(map(len, context.chunks)) + len(context.tail)
     dropped = 0
-    context = _context_tokens(tokenize, fim, extra, repo_name, filename)
-
-    def context_len() -> int:
-        return sum(len(piece) for piece in context)
-
-    # Drop the oldest chunk while the cursor's file does not fit beside the context.
-    while extra and context_len() + markers + len(prefix_ids) + len(suffix_ids) > budget:
-        extra.pop(0)
+    while dropped < len(context.chunks) and context_len + markers + len(prefix_ids) + len(suffix_ids) > budget:
+        context_len -= len(context.chunks[dropped])
         dropped += 1
-        context = _context_tokens(tokenize, fim, extra, repo_name, filename)
+    context_tokens = context.tokens(dropped)
+    context_len = len(context_tokens)
 
-    room = budget - markers - context_len()
+    room = budget - markers - context_len
     if room < 1:
         raise PromptTooLongError(
-            f"a FIM prompt needs at least {markers + context_len() + 1} tokens but only {budget} fit the context"
+            f"a FIM prompt needs at least {markers + context_len + 1} tokens but only {budget} fit the context"
         )
     truncated = dropped > 0
     if len(prefix_ids) + len(suffix_ids) > room:
@@ -175,8 +184,7 @@ def build_fim_prompt(
         prefix_ids = prefix_ids[len(prefix_ids) - keep_prefix:]
         suffix_ids = suffix_ids[:keep_suffix]
 
-    tokens = [t for piece in context for t in piece]
-    tokens += [fim.prefix, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
+    tokens = context_tokens + [fim.prefix, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
     line_at = len(tokens) - 2 - len(suffix_ids) - min(len(line_ids), len(prefix_ids))
-    return FimPrompt(tokens=tokens, truncated=truncated, extra_used=len(extra), extra_dropped=dropped,
-                     cursor_line_at=line_at)
+    return FimPrompt(tokens=tokens, truncated=truncated, extra_used=len(context.chunks) - dropped,
+                     extra_dropped=dropped, cursor_line_at=line_at)

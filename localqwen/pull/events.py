@@ -1,8 +1,9 @@
 """Progress of a pull as plain events, so the CLI's Rich bar and the TUI read the same thing.
 
-huggingface_hub reports progress through a tqdm-like class (`tqdm_class=`); `TqdmBridge`
-is that class, turning its `update(n)` calls into `PullEvent`s for one listener.
-The listener may also cancel the pull: `Cancel.set()` makes the next update raise.
+The fetch loop and the sha256 check call `Reporter.advance(n)` for every piece; the
+listener gets an event each `EMIT_EVERY` bytes (and at the end), so a fast link does not
+flood a UI, and a stall leaves the last megabyte, at most, unshown. The listener's side
+may also cancel the pull: setting its cancel event makes the next piece raise.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Stage = Literal["fetch", "verify", "done"]
+EMIT_EVERY = 1 << 20  # bytes between two progress events of one file
 
 
 def eta_text(seconds: float) -> str:
@@ -59,47 +61,27 @@ class Reporter:
         self.started = clock()
         self.resumed_from = 0
         self.done = 0
+        self._shown = -EMIT_EVERY
 
     def begin(self, stage: Stage, done: int) -> None:
         self.started, self.resumed_from, self.done = self.clock(), done, done
         self.emit(stage)
 
-    def advance(self, stage: Stage, n: int) -> None:
+    def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise PullCancelled(self.file)
+
+    def advance(self, stage: Stage, n: int) -> None:
+        self.check_cancel()
         self.done += n
-        self.emit(stage)
+        if self.done - self._shown >= EMIT_EVERY or self.done >= self.total:
+            self.emit(stage)
 
     def emit(self, stage: Stage) -> None:
+        self._shown = self.done
         elapsed = self.clock() - self.started
         moved = self.done - self.resumed_from
         speed = moved / elapsed if elapsed > 0 and moved > 0 else None
         eta = (self.total - self.done) / speed if speed else None
         self.listener(PullEvent(self.file, stage, self.done, self.total, speed, eta,
                                 self.resumed_from, self.index, self.count))
-
-
-class TqdmBridge:
-    """What huggingface_hub's `http_get` expects of `tqdm_class`: built with keywords, a context, `update(n)`.
-
-    Pass `functools.partial(TqdmBridge, reporter)`; huggingface_hub calls a non-tqdm class
-    with `unit`, `unit_scale`, `total`, `initial` and `desc` only.
-    """
-
-    def __init__(self, reporter: Reporter, *, initial: int = 0, **_: object) -> None:
-        self.reporter = reporter
-        self.n = initial
-
-    def __enter__(self) -> TqdmBridge:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def update(self, n: int | float = 1) -> None:
-        # A negative update means the server ignored Range and the file restarts from 0.
-        self.n += int(n)
-        self.reporter.advance("fetch", int(n))
-
-    def close(self) -> None:
-        return None

@@ -4,17 +4,18 @@ Why not `hf_hub_download`: in huggingface_hub 2.x it downloads to a process-uniq
 temporary file and deletes it on any failure, so a pull cut short by Ctrl-C, a kill or
 a dropped connection starts again from zero. We keep the partial file at
 `blobs/<etag>.incomplete` (the name older huggingface_hub releases resumed from, which
-`scan_cache_dir` reports as an incomplete download) and hand it to huggingface_hub's
-own `http_get` with `resume_size`, which asks for the rest with a Range request and
-retries dropped connections. Only a file whose size and sha256 match what the Hub
-publishes is moved into `blobs/` and linked from `snapshots/`: a half file is never
-presented as whole.
+`scan_cache_dir` reports as an incomplete download) and fetch the rest ourselves through
+huggingface_hub's HTTP session: a Range request from the bytes on disk, every piece
+written as it arrives, and the rest asked for again after a broken connection (its
+`http_get` wrote 10 MiB at a time, so a drop lost up to 10 MiB, and it gave up on a
+reset connection). Only a file whose size and sha256 match what the Hub publishes is
+moved into `blobs/` and linked from `snapshots/`: a half file is never presented as whole.
 """
 
 from __future__ import annotations
 
-import functools
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,8 +23,8 @@ from urllib.parse import urlsplit
 
 from localqwen.pull import cache as hf_cache
 from localqwen.pull.errors import ChecksumError, PullError, PullInterrupted
-from localqwen.pull.events import PullCancelled, Reporter, TqdmBridge
-from localqwen.pull.hub import HubSettings, RemoteFile, hub_error, network_errors
+from localqwen.pull.events import PullCancelled, Reporter
+from localqwen.pull.hub import HubSettings, RemoteFile, http_status, hub_error, network_errors, one_line
 from localqwen.pull.store import Verified, forget_verified, is_verified, record_verified
 from localqwen.pull.verify import mismatch
 
@@ -103,7 +104,6 @@ def _link(src: Source, remote: RemoteFile, pointer: Path) -> None:
 def _download(src: Source, remote: RemoteFile, reporter: Reporter) -> tuple[int, int]:
     """Bring `blobs/<etag>.incomplete` to full length; returns (bytes it held before, bytes fetched now)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
 
     partial = hf_cache.partial_path(src.cache, src.repo, remote.etag)
@@ -125,16 +125,60 @@ def _download(src: Source, remote: RemoteFile, reporter: Reporter) -> tuple[int,
         headers.pop("authorization", None)  # a CDN or storage host: the token stays with the Hub
     reporter.begin("fetch", resume)
     try:
-        with partial.open("ab") as handle:
-            http_get(meta.location, handle, resume_size=resume, headers=headers, expected_size=remote.size,
-                     displayed_filename=remote.name, tqdm_class=functools.partial(TqdmBridge, reporter))  # type: ignore[arg-type]
+        with partial.open("ab", buffering=0) as handle:  # unbuffered: what arrived is on disk, whatever ends the run
+            _fetch_rest(handle, meta.location, headers, remote, reporter)
     except (KeyboardInterrupt, PullCancelled):
         raise PullInterrupted(_kept(partial, remote, "stopped"), fix="run the same pull again to resume") from None
+    except _WriteFailed as exc:
+        raise PullError(_kept(partial, remote, f"stopped: writing to disk failed ({exc})"),
+                        fix="free some disk space (or fix the cache folder's rights), then run the same pull again") from None
     except network_errors() as exc:
-        reason = hub_error(exc, src.repo, src.settings, what=what)
-        raise PullError(_kept(partial, remote, f"failed ({reason.message})"),
-                        fix="run the same pull again to resume") from None
+        host = urlsplit(meta.location).netloc
+        status = http_status(exc)
+        why = f"{host} answered HTTP {status}" if status else f"{host}: {one_line(exc) or type(exc).__name__}"
+        raise PullError(_kept(partial, remote, f"failed ({why})"), fix="run the same pull again to resume") from None
     return resume, remote.size - resume
+
+
+RESUMES = 5
+"""A connection that breaks mid-file (reset, timeout, a body cut short) is asked again for
+the rest this many times in a row without a byte coming; any progress starts the count anew."""
+
+
+class _WriteFailed(Exception):
+    """The disk, not the network: a full disk or a cache folder we may not write."""
+
+
+def _fetch_rest(handle, location: str, headers: dict[str, str], remote: RemoteFile, reporter: Reporter) -> None:
+    """Append the rest of the file to `handle`, resuming with a Range request after each
+    broken connection from the bytes really on disk (nothing received is thrown away)."""
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session, hf_raise_for_status
+
+    failures = 0
+    while (have := handle.tell()) < remote.size:
+        reporter.check_cancel()
+        wanted = {**headers, "Range": f"bytes={have}-"} if have else headers
+        try:
+            with get_session().stream("GET", location, headers=wanted, follow_redirects=True,
+                                      timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT) as response:
+                hf_raise_for_status(response)
+                if have and response.status_code != 206:  # the server ignored Range: the whole file again
+                    handle.truncate(0)
+                    reporter.begin("fetch", 0)
+                for chunk in response.iter_bytes():
+                    try:
+                        handle.write(chunk)
+                    except OSError as exc:
+                        raise _WriteFailed(exc.strerror or str(exc)) from None
+                    reporter.advance("fetch", len(chunk))
+                    failures = 0
+        except httpx2.TransportError:
+            failures += 1
+            if failures > RESUMES:
+                raise
+            time.sleep(0.2 * failures)
 
 
 def _kept(partial: Path, remote: RemoteFile, how: str) -> str:

@@ -118,7 +118,7 @@ def hub_error(exc: BaseException, repo: str, settings: HubSettings, *, what: str
 
     if isinstance(exc, LocalQwenError):
         return exc
-    if isinstance(exc, hf.GatedRepoError) or _status(exc) in (401, 403) and "GatedRepo" in _code(exc):
+    if isinstance(exc, hf.GatedRepoError) or http_status(exc) in (401, 403) and "GatedRepo" in _code(exc):
         from huggingface_hub import get_token
 
         told = "the token in HF_TOKEN was refused" if settings.token else (
@@ -136,11 +136,11 @@ def hub_error(exc: BaseException, repo: str, settings: HubSettings, *, what: str
     if isinstance(exc, hf.OfflineModeIsEnabled):
         return OfflineMissingError(f"cannot fetch {what} of {repo}: offline mode is on (HF_HUB_OFFLINE)")
     if isinstance(exc, hf.HfHubHTTPError):
-        return PullError(f"{settings.endpoint} answered HTTP {_status(exc)} for {what} of {repo}")
+        return PullError(f"{settings.endpoint} answered HTTP {http_status(exc)} for {what} of {repo}")
     return PullError(f"cannot fetch {what} of {repo} from {settings.endpoint}: {one_line(exc) or type(exc).__name__}")
 
 
-def _status(exc: BaseException) -> int | None:
+def http_status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     return getattr(response, "status_code", None)
 

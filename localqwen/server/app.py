@@ -6,6 +6,7 @@ tests build as many servers as they like.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -36,17 +37,22 @@ def _authorized(request: Request, key: str | None) -> bool:
     return secrets.compare_digest(token.encode(), key.encode())
 
 
-async def _limited_body(request: Request, limit: int) -> None:
-    """Read the body once, refusing more than `limit` bytes (413) before holding it all."""
+async def _limited_body(request: Request, limit: int, timeout_s: float) -> None:
+    """Read the body once, refusing more than `limit` bytes (413) before holding it all,
+    and a body that has not arrived whole within `timeout_s` (408)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"the request body is over {limit} bytes")
     size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"the request body is over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"the request body is over {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {timeout_s:g} s ({size} bytes came)") from None
     request._body = b"".join(chunks)  # Starlette's own cache: request.body() returns it
 
 
@@ -60,10 +66,12 @@ def endpoint(handler: Handler, settings: ServerSettings, *, needs_model: bool = 
             if needs_model and host.state != "ready":
                 raise ApiError(503, "Loading model" if host.state == "loading" else f"model failed to load: {host.error}")
             if request.method == "POST":
-                await _limited_body(request, settings.max_body_bytes)
+                await _limited_body(request, settings.max_body_bytes, settings.body_timeout_s)
             response = await handler(request)
         except ApiError as exc:
             response = exc.response()
+            if exc.status == 408:
+                response.headers["connection"] = "close"  # the rest of its body may still come: no reuse
         except UserInputError as exc:
             response = ApiError(400, exc.one_line()).response()
         except LocalQwenError as exc:

@@ -7,6 +7,7 @@ rendered itself (special tokens written in the text are parsed as tokens).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -23,6 +24,12 @@ from localqwen.server.guard import EditorGuard
 from localqwen.server.results import Outcome, flatten_fields, llama_result
 
 MAX_CMPL = 8
+MAX_EXTRA_CHUNKS = 256
+"""`input_extra` chunks one request may carry: llama.vim keeps 16 (its ring buffer), and each
+chunk costs a tokenizer call, so a body of thousands is refused, not worked through."""
+INFILL_PREDICT = 128
+"""Tokens an `/infill` without `n_predict` may generate (llama.vim asks for 128): reserving
+the whole context for the answer left room for ~1 prompt token."""
 
 
 @dataclass
@@ -72,7 +79,10 @@ def parse_gen(body: dict, n_ctx: int, default_temperature: float) -> GenParams:
 
 def parse_extra(body: dict) -> list[ExtraChunk]:
     chunks = []
-    for item in parse.objects(body, "input_extra"):
+    items = parse.objects(body, "input_extra")
+    if len(items) > MAX_EXTRA_CHUNKS:
+        raise ApiError(400, f"'input_extra' has {len(items)} chunks; at most {MAX_EXTRA_CHUNKS} are taken")
+    for item in items:
         chunks.append(ExtraChunk(parse.text(item, "filename", ""), parse.text(item, "text", "")))
     return chunks
 
@@ -127,7 +137,7 @@ async def infill(request: Request) -> Response:
 
     def start(i: int) -> Stream:
         sampling = params.sampling if i == 0 else _reseeded(params.sampling, i)
-        max_tokens = engine.info.n_ctx if params.n_predict < 0 else params.n_predict
+        max_tokens = INFILL_PREDICT if params.n_predict < 0 else params.n_predict
         return group.track(engine.fim(prefix, suffix, extra=extra, max_tokens=max_tokens, sampling=sampling, stop=params.stop))
 
     return await _respond(request, params, start, engine.info.name)
@@ -163,15 +173,18 @@ async def _respond(request: Request, params: GenParams, start, model: str) -> Re
         result = llama_result(outcome, model=model, index=index, id_slot=params.id_slot)
         return flatten_fields(result, params.response_fields) if params.response_fields else result
 
+    # Building a prompt tokenizes the whole body: off the event loop, so /health and the
+    # other requests are answered meanwhile.
     if not params.stream:
-        results = [shape(await Run(start(i), params, request).finish(), i) for i in range(params.n_cmpl)]
+        results = [shape(await Run(await asyncio.to_thread(start, i), params, request).finish(), i)
+                   for i in range(params.n_cmpl)]
         return JSONResponse(results[0] if params.n_cmpl == 1 else results)
 
-    first = start(0)  # a prompt too long or the like is a 400 before the stream opens
+    first = await asyncio.to_thread(start, 0)  # a prompt too long or the like is a 400 before the stream opens
 
     async def events() -> AsyncIterator[bytes]:
         for i in range(params.n_cmpl):
-            run = Run(first if i == 0 else start(i), params, request)
+            run = Run(first if i == 0 else await asyncio.to_thread(start, i), params, request)
             async for text in run.texts():
                 yield sse({"index": i, "content": text, "stop": False})
             assert run.outcome is not None

@@ -7,6 +7,7 @@ model's template ourselves.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from localqwen.server.errors import ApiError
 from localqwen.server.results import OPENAI_FINISH
 
 ROLES = ("system", "user", "assistant")
+ROLE_NAMES = {"developer": "system"}  # OpenAI's newer name for the system message
 ALIAS = "localqwen"  # what a client config can always name, whatever file is loaded
 
 
@@ -74,17 +76,20 @@ async def completions(request: Request) -> Response:
         prompt = prompt[0]
     if not isinstance(prompt, str):
         raise ApiError(400, "'prompt' must be a string (one prompt per request)")
-    if parse.integer(body, "n", 1, 1, 1) != 1 or parse.flag(body, "echo"):
-        raise ApiError(400, "'n' > 1 and 'echo' are not supported")
+    _one_choice_no_logprobs(body)
+    if parse.flag(body, "echo"):
+        raise ApiError(400, "'echo' is not supported")
     max_tokens = parse.integer(body, "max_tokens", 16, 0, engine.info.n_ctx)
     sampling = _sampling(body, Sampling(temperature=1.0, top_p=1.0, top_k=0))
     stop = parse.stop_list(body)
     suffix = parse.text(body, "suffix", None) if body.get("suffix") is not None else None
+    group = request.app.state.host.newest_completion()  # the completion in flight is stale now
+    # The prompt is tokenized off the event loop, so /health and other requests are answered meanwhile.
     if suffix is not None:
-        stream = engine.fim(prompt, suffix, max_tokens=max_tokens, sampling=sampling, stop=stop)
+        stream = await asyncio.to_thread(engine.fim, prompt, suffix, max_tokens=max_tokens, sampling=sampling, stop=stop)
     else:
-        stream = engine.complete(prompt, max_tokens=max_tokens, sampling=sampling, stop=stop)
-    request.app.state.host.newest_completion().track(stream)  # the completion in flight is stale now
+        stream = await asyncio.to_thread(engine.complete, prompt, max_tokens=max_tokens, sampling=sampling, stop=stop)
+    group.track(stream)
     ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
     def envelope(text: str, finish: str | None) -> dict:
@@ -116,19 +121,33 @@ def _messages(body: dict) -> list[ChatMessage]:
     out = []
     for i, message in enumerate(raw):
         role = message.get("role")
+        role = ROLE_NAMES.get(role, role) if isinstance(role, str) else role
         if role not in ROLES:
-            raise ApiError(400, f"messages[{i}].role must be one of {', '.join(ROLES)}")
+            raise ApiError(400, f"messages[{i}].role must be one of {', '.join(ROLES)} (or developer)")
         content = message.get("content")
-        if isinstance(content, list):  # content parts: keep the text ones
+        if isinstance(content, list):  # content parts: text only; an image is refused, never dropped unseen
             if not all(isinstance(p, dict) for p in content):
                 raise ApiError(400, f"messages[{i}].content parts must be objects")
-            content = "".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+            for j, part in enumerate(content):
+                if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                    raise ApiError(400, f"messages[{i}].content[{j}] is a {part.get('type')!r} part: "
+                                        "this model reads text parts only")
+            content = "".join(part["text"] for part in content)
         if content is None and role == "assistant":
             content = ""
         if not isinstance(content, str):
             raise ApiError(400, f"messages[{i}].content must be a string or a list of text parts")
         out.append(ChatMessage(role, content))
     return out
+
+
+def _one_choice_no_logprobs(body: dict) -> None:
+    """What the engine cannot give is refused, not silently ignored."""
+    if body.get("n") not in (None, 1):
+        raise ApiError(400, "'n' other than 1 is not supported: one choice per request")
+    for name in ("logprobs", "top_logprobs"):
+        if body.get(name) not in (None, False, 0):
+            raise ApiError(400, f"'{name}' is not supported")
 
 
 def _thinking(body: dict) -> bool | None:
@@ -147,6 +166,7 @@ async def chat_completions(request: Request) -> Response:
     body = parse.parse_json(await request.body())
     model = _check_model(request, body)
     engine = request.app.state.host.chat
+    _one_choice_no_logprobs(body)
     messages = _messages(body)
     thinking = _thinking(body)
     limit = engine.info.n_ctx
@@ -155,7 +175,8 @@ async def chat_completions(request: Request) -> Response:
     # The preset follows what the prompt will do: the request's switch, else `/think` or `/no_think`, else on.
     preset_thinking = next(t for t in (thinking, soft_switch(messages), True) if t is not None)
     sampling = _sampling(body, engine.presets.for_chat(preset_thinking))
-    stream = engine.chat(messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens, stop=parse.stop_list(body))
+    stream = await asyncio.to_thread(engine.chat, messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens,
+                                     stop=parse.stop_list(body))  # tokenized off the event loop
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     include_usage = _wants_usage(body)
 

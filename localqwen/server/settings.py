@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 DEFAULT_PORT = 8012  # llama.vim's and llama.vscode's default
 MAX_BODY_BYTES = 8 * 1024 * 1024
+BODY_TIMEOUT_S = 30.0
+"""A request body must arrive whole within this long: a client that stalls mid-body is
+answered 408 and its connection closed, instead of holding it open for ever."""
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,7 @@ class ServerSettings:
     api_key: str | None = None
     log_prompts: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
+    body_timeout_s: float = BODY_TIMEOUT_S
 
     @property
     def loopback(self) -> bool:
