@@ -221,3 +221,33 @@ def test_pull_core_imports_no_face_and_nothing_heavy() -> None:
             "loaded = {'rich', 'textual', 'huggingface_hub', 'localqwen.hardware.detect'} & set(sys.modules)\n"
             "assert not loaded, loaded\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_linking_a_snapshot_is_idempotent_under_concurrent_pulls(tmp_path: Path) -> None:
+    """Two pulls that finish the same file link it at the same instant: one of them met the
+    other's link half made (FileExistsError, then shutil.SameFileError in the copy fallback)."""
+    from localqwen.pull import cache as hf_cache
+
+    blob = hf_cache.blob_path(tmp_path, "org/r", "e" * 64)
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(b"weights")
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def link() -> None:
+        start.wait()
+        for _ in range(200):
+            try:
+                hf_cache.link_snapshot(tmp_path, "org/r", "c" * 40, "m.gguf", "e" * 64)
+            except BaseException as exc:  # noqa: BLE001 - any of them is the failure
+                errors.append(exc)
+
+    threads = [threading.Thread(target=link) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pointer = hf_cache.snapshot_path(tmp_path, "org/r", "c" * 40, "m.gguf")
+    assert not errors, errors[:3]
+    assert pointer.is_symlink() and pointer.read_bytes() == b"weights"
+    assert sorted(p.name for p in pointer.parent.iterdir()) == ["m.gguf"]  # no temporary left behind

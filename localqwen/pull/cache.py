@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from localqwen.paths import hf_cache_dir
@@ -82,16 +83,23 @@ def write_ref(cache: Path, repo: str, revision: str, commit: str) -> None:
 
 
 def link_snapshot(cache: Path, repo: str, commit: str, filename: str, etag: str) -> Path:
-    """Point snapshots/<commit>/<file> at its blob, relatively, as huggingface_hub does; copy where links fail."""
+    """Point snapshots/<commit>/<file> at its blob, relatively, as huggingface_hub does; copy where links fail.
+
+    The link (or copy) is made under a name of this thread's, then renamed over the pointer
+    in one step: two pulls finishing the same file at once each leave a whole pointer."""
     pointer = snapshot_path(cache, repo, commit, filename)
     blob = blob_path(cache, repo, etag)
+    target = os.path.relpath(blob, pointer.parent)
     pointer.parent.mkdir(parents=True, exist_ok=True)
-    if pointer.is_symlink() or pointer.exists():
-        pointer.unlink()
+    if pointer.is_symlink() and os.readlink(pointer) == target:
+        return pointer
+    temporary = pointer.with_name(f".{pointer.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    temporary.unlink(missing_ok=True)
     try:
-        pointer.symlink_to(os.path.relpath(blob, pointer.parent))
+        temporary.symlink_to(target)
     except OSError:
-        shutil.copyfile(blob, pointer)
+        shutil.copyfile(blob, temporary)
+    os.replace(temporary, pointer)
     return pointer
 
 
