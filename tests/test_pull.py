@@ -259,6 +259,27 @@ def test_a_server_that_drops_and_goes_down_fails_clearly_then_resumes(world: Wor
     assert world.hub.bytes_served == size - 25_000_000 and "resumed at 25.0 MB" in result.stdout
 
 
+def test_a_full_disk_is_said_to_be_the_disk_and_what_arrived_is_kept(world: World) -> None:
+    """A write that fails (here the file size limit, EFBIG, as the fault suite found it; a full
+    disk is ENOSPC) read as "cannot fetch ...", a network problem."""
+    import resource
+
+    name = "tiny-Q4_K_M.gguf"
+    env = {**os.environ, **world.env()}
+    limit = 20_000_000
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([sys.executable, "-m", "localqwen", "pull", "tiny-test:Q4_K_M"], env=env, text=True,
+                            capture_output=True, timeout=300, preexec_fn=small_disk)
+    line = one_error_line(result, 1)
+    assert f"fetching {name} stopped: writing to disk failed (File too large)" in line, line
+    assert "free some disk space" in line and "cannot fetch" not in line
+    assert world.partial(name).stat().st_size == limit  # every byte the disk took is kept
+    assert_no_half_file(world, name)
+
+
 def test_corrupted_download_is_deleted_and_said_so(world: World) -> None:
     name = "tiny-Q6_K.gguf"
     world.hub.corrupt.add(world.sha(name))
