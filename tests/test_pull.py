@@ -306,6 +306,27 @@ def test_a_damaged_copy_already_in_the_cache_is_replaced(world: World) -> None:
     assert blob.read_bytes() == world.files[name] and world.hub.bytes_served == len(world.files[name])
 
 
+def test_models_verify_finds_a_file_damaged_after_its_pull_and_the_next_pull_replaces_it(world: World) -> None:
+    """Damage of the same size keeps the blob's name and size: only hashing again finds it."""
+    name = "tiny-Q6_K.gguf"
+    assert world.run("pull", "tiny-test:Q6_K").returncode == 0
+    ok = world.run("models", "--verify")
+    assert ok.returncode == 0 and "ok       tiny-test:Q6_K: 1 file(s) match" in ok.stdout, ok.stdout + ok.stderr
+    blob = world.blobs() / world.sha(name)
+    damaged = bytearray(blob.read_bytes())
+    damaged[100] ^= 0xFF
+    blob.write_bytes(bytes(damaged))
+    assert [m["verified"] for m in world.models()] == [True]  # the store cannot know
+    found = world.run("models", "--verify")
+    assert found.returncode == 1
+    assert f"DAMAGED  tiny-test:Q6_K: {name}: its sha256 is" in found.stdout and "`localqwen pull tiny-test:Q6_K`" in found.stdout
+    assert [m["verified"] for m in world.models()] == [False]
+    world.hub.reset_counters()
+    again = world.run("pull", "tiny-test:Q6_K", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["files"][0]["action"] == "replaced"
+    assert blob.read_bytes() == world.files[name] and [m["verified"] for m in world.models()] == [True]
+
+
 def test_not_enough_disk_refuses_with_the_numbers_before_fetching(world: World) -> None:
     line = one_error_line(world.run("pull", "tiny-test:Q4_K_M", LOCALQWEN_TEST_FREE_BYTES="1000000"), 1)
     assert "not enough disk for tiny-test:Q4_K_M" in line

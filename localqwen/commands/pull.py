@@ -101,6 +101,8 @@ def run_models(args: argparse.Namespace) -> int:
     from localqwen.pull import local_builds, remove_local
 
     catalog = load_catalog()
+    if args.verify:
+        return _verify(catalog)
     if args.models_command == "rm":
         target, freed = remove_local(args.target, catalog)
         if target.source == "import":
@@ -131,6 +133,26 @@ def run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(catalog) -> int:
+    """`models --verify`: hash every verified file again; 1 when one is damaged."""
+    from rich.console import Console
+
+    from localqwen.pull import recheck_builds
+    from localqwen.pull.events import ignore
+
+    console = Console(stderr=True)
+    with progress_bar(console) as progress:
+        results = recheck_builds(catalog, listener=_Bar(progress) if console.is_terminal else ignore)
+    if not results:
+        print("nothing to check: no verified download is on disk (imports are never verified)")
+    for result in results:
+        if not result.damaged:
+            print(f"ok       {result.label}: {len(result.checked)} file(s) match what the Hub published")
+        for damage in result.damaged:
+            print(f"DAMAGED  {result.label}: {damage}; `localqwen pull {result.label}` fetches it again")
+    return 1 if any(r.damaged for r in results) else 0
+
+
 def run_import(args: argparse.Namespace) -> int:
     from localqwen.catalog.loader import load_catalog
     from localqwen.pull import import_gguf
@@ -151,6 +173,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     models = sub.add_parser("models", help="list the models on disk; `models rm NAME:BUILD` removes one")
     models.add_argument("--json", action="store_true", help="print JSON")
+    models.add_argument("--verify", action="store_true",
+                        help="hash every downloaded file again against the Hub's sha256 (finds damage on disk)")
     actions = models.add_subparsers(dest="models_command", metavar="ACTION")
     rm = actions.add_parser("rm", help="remove a build's files from the cache (an import is only forgotten)")
     rm.add_argument("target", metavar="NAME:BUILD")

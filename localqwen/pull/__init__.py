@@ -16,12 +16,12 @@ from localqwen.pull.errors import (
 )
 from localqwen.pull.events import ProgressListener, PullEvent
 from localqwen.pull.fetch import FileOutcome
-from localqwen.pull.local import LocalBuild, find_local, import_gguf, local_builds, remove_local
+from localqwen.pull.local import LocalBuild, Recheck, find_local, import_gguf, local_builds, recheck_builds, remove_local
 from localqwen.pull.run import PullResult, pull_build
 from localqwen.pull.target import pull_target
 
 __all__ = [
     "ChecksumError", "FileOutcome", "LocalBuild", "NotEnoughDiskError", "OfflineMissingError", "ProgressListener",
-    "PullError", "PullEvent", "PullInterrupted", "PullResult", "RepoAccessError", "StoreError", "find_local",
-    "import_gguf", "local_builds", "pull_build", "pull_target", "remove_local",
+    "PullError", "PullEvent", "PullInterrupted", "PullResult", "Recheck", "RepoAccessError", "StoreError", "find_local",
+    "import_gguf", "local_builds", "pull_build", "pull_target", "recheck_builds", "remove_local",
 ]

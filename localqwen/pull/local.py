@@ -14,7 +14,10 @@ from localqwen.catalog.loader import Catalog, UnknownModelError
 from localqwen.pull import cache as hf_cache
 from localqwen.pull.errors import StoreError
 from localqwen.pull.run import offline_files
+from localqwen.pull.events import ProgressListener, Reporter, ignore
+from localqwen.pull.hub import RemoteFile
 from localqwen.pull.store import Imported, forget_import, forget_verified, imported, is_verified, record_import, verified
+from localqwen.pull.verify import mismatch
 from localqwen.pull.target import split_name
 
 
@@ -56,6 +59,40 @@ def local_builds(catalog: Catalog, cache: Path | None = None) -> list[LocalBuild
         found.append(LocalBuild(entry.name, entry.build, "import", "", path, (path,), entry.size_bytes,
                                 False, path.is_file()))
     return found
+
+
+@dataclass(frozen=True)
+class Recheck:
+    label: str
+    checked: tuple[str, ...]  # files hashed again
+    damaged: tuple[str, ...]  # "file: what differs", for those no longer what the Hub published
+
+
+def recheck_builds(catalog: Catalog, cache: Path | None = None, listener: ProgressListener = ignore) -> list[Recheck]:
+    """Hash every verified file of the cache again (`models --verify`).
+
+    A blob damaged on disk after its pull keeps its name and size, so the store went on
+    calling it verified. One that no longer matches is forgotten as verified: `models`
+    says so, and the next pull of its build fetches it again."""
+    cache = cache or hf_cache.cache_dir()
+    results = []
+    for model in catalog.models:
+        for build in model.builds:
+            checked, damaged = [], []
+            for name in offline_files(build, cache):
+                path, entry = hf_cache.find_cached(cache, build.repo, name), verified(build.repo, name)
+                if path is None or entry is None or not is_verified(build.repo, name, path):
+                    continue
+                lfs = len(entry.etag) == 64  # a sha256 names an LFS blob, a git oid (40) any other
+                remote = RemoteFile(name, entry.size, entry.etag if lfs else None, None if lfs else entry.etag)
+                checked.append(name)
+                problem = mismatch(path, remote, Reporter(listener, name, entry.size, index=1, count=1))
+                if problem:
+                    forget_verified(build.repo, name)
+                    damaged.append(f"{name}: {problem}")
+            if checked:
+                results.append(Recheck(f"{model.id}:{build.quant}", tuple(checked), tuple(damaged)))
+    return results
 
 
 def find_local(text: str, catalog: Catalog, cache: Path | None = None) -> LocalBuild:
