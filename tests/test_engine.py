@@ -321,3 +321,17 @@ def test_closing_the_engine_ends_a_stream_left_suspended(tiny_qwen3: Path) -> No
     closing.join(30)
     assert not closing.is_alive(), "close() waited for the suspended stream"
     assert left.stats.stop_reason is not None and list(left) == []
+
+
+def test_a_stream_cancelled_while_it_waited_ends_at_once_and_leaves_the_cache_alone(engine: LlamaEngine) -> None:
+    """Stale completions queued behind the running one: each ends when its turn comes, without
+    evaluating a token or dropping the cached prompt the newest request shares."""
+    kept = "def kept():\n    return 1\n" * 8
+    with engine.complete(kept, max_tokens=1, sampling=GREEDY) as first:
+        first.collect()
+    stale = engine.complete("something else entirely", max_tokens=4, sampling=GREEDY)
+    stale.cancel()  # cancelled while it waited for the context
+    assert stale.collect() == ("", "") and stale.stats.stop_reason == "cancelled" and stale.stats.evaluated_n == 0
+    with engine.complete(kept, max_tokens=1, sampling=GREEDY) as again:
+        again.collect()
+    assert again.stats.cached_n == again.stats.prompt_n - 1, again.stats
