@@ -178,11 +178,29 @@ def test_a_no_think_message_samples_with_the_non_thinking_preset(server) -> None
     assert answer() == as_non_thinking
 
 
-def test_unknown_model_is_404_in_openai_shape(server) -> None:
+def test_any_model_name_is_answered_by_the_served_model(server) -> None:
+    """Clients send their own labels ("gpt-4o", "default"); llama-server answers them all."""
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
-    with pytest.raises(openai.NotFoundError) as info:
-        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
-    assert "gpt-9" in str(info.value)
+    listed = [m.id for m in client.models.list().data]
+    assert "localqwen" in listed and server.host.name in listed
+    for label in ("gpt-9", "default", "localqwen", ""):
+        reply = client.chat.completions.create(model=label, max_tokens=2, messages=[{"role": "user", "content": "hi"}])
+        assert reply.model == server.host.name
+        text = client.completions.create(model=label, prompt="def f(", suffix=")", max_tokens=2)
+        assert text.model == server.host.fim.info.name  # a separate completion model here
+
+
+def test_with_a_separate_completion_model_names_route_to_the_model_they_name(tiny_qwen3: Path, tiny_qwen2: Path) -> None:
+    with live_server(tiny_qwen3, tiny_qwen2) as server:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+        fim_name = server.host.fim.info.name
+        assert fim_name != server.host.chat.info.name and fim_name in [m.id for m in client.models.list().data]
+        reply = client.chat.completions.create(model=fim_name, max_tokens=2, messages=[{"role": "user", "content": "hi"}])
+        assert reply.model == fim_name and len(server.fim_gate.streams) == 1 and not server.chat_gate.streams
+        text = client.completions.create(model=server.host.name, prompt="def f(", max_tokens=2)
+        assert text.model == server.host.name and len(server.chat_gate.streams) == 1
+        client.completions.create(model="my-autocomplete", prompt="def f(", max_tokens=2)  # unknown: the default
+        assert len(server.fim_gate.streams) == 2
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from dataclasses import replace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from localqwen.engine.backend import Backend
 from localqwen.engine.chat_template import soft_switch
 from localqwen.engine.types import ChatMessage, GenerationStats, Sampling
 from localqwen.server import parse
@@ -25,16 +26,27 @@ from localqwen.server.results import OPENAI_FINISH
 
 ROLES = ("system", "user", "assistant")
 ROLE_NAMES = {"developer": "system"}  # OpenAI's newer name for the system message
-ALIAS = "localqwen"  # what a client config can always name, whatever file is loaded
+ALIAS = "localqwen"  # listed by /v1/models, for client configs written before a model is chosen
 
 
-def _check_model(request: Request, body: dict) -> str:
+def _route(request: Request, body: dict, default: str) -> tuple[Backend, str]:
+    """The backend a request goes to, and the name its answer carries.
+
+    Any `model` is accepted, as llama-server accepts it (clients send their own labels:
+    "gpt-4o", "default", ""). Where a separate completion model is served (--fim-model),
+    a name that is one of the two models goes to it; any other goes to the route's
+    `default` ("chat" or "fim"). The answer names the model that served it."""
     host = request.app.state.host
     name = parse.text(body, "model", "")
-    known = {host.name, host.chat.info.name, host.fim.info.name, ALIAS}
-    if name and name not in known:
-        raise ApiError(404, f"model {name!r} not found; this server has {', '.join(sorted(known))}", "model_not_found")
-    return name or host.name
+    separate = host.fim.info.path != host.chat.info.path
+    chat_names = {host.chat.info.name, host.name}
+    if separate and name == host.fim.info.name and name not in chat_names:
+        default = "fim"
+    elif separate and name in chat_names and name != host.fim.info.name:
+        default = "chat"
+    if default == "fim" and separate:
+        return host.fim, host.fim.info.name
+    return (host.fim if default == "fim" else host.chat), host.name
 
 
 def _sampling(body: dict, base: Sampling) -> Sampling:
@@ -61,7 +73,7 @@ def _wants_usage(body: dict) -> bool:
 
 async def models(request: Request) -> Response:
     host = request.app.state.host
-    names = dict.fromkeys([host.name, host.chat.info.name, host.fim.info.name])
+    names = dict.fromkeys([host.name, host.chat.info.name, host.fim.info.name, ALIAS])
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "localqwen", "max_model_len": host.chat.info.n_ctx}
             for n in names]
     return JSONResponse({"object": "list", "data": data})
@@ -69,8 +81,7 @@ async def models(request: Request) -> Response:
 
 async def completions(request: Request) -> Response:
     body = parse.parse_json(await request.body())
-    model = _check_model(request, body)
-    engine = request.app.state.host.fim
+    engine, model = _route(request, body, "fim")
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1:
         prompt = prompt[0]
@@ -164,8 +175,7 @@ def _thinking(body: dict) -> bool | None:
 
 async def chat_completions(request: Request) -> Response:
     body = parse.parse_json(await request.body())
-    model = _check_model(request, body)
-    engine = request.app.state.host.chat
+    engine, model = _route(request, body, "chat")
     _one_choice_no_logprobs(body)
     messages = _messages(body)
     thinking = _thinking(body)
