@@ -185,7 +185,7 @@ def test_any_model_name_is_answered_by_the_served_model(server) -> None:
     assert "localqwen" in listed and server.host.name in listed
     for label in ("gpt-9", "default", "localqwen", ""):
         reply = client.chat.completions.create(model=label, max_tokens=2, messages=[{"role": "user", "content": "hi"}])
-        assert reply.model == server.host.name
+        assert reply.model == server.host.name and reply.system_fingerprint.startswith("localqwen-")
         text = client.completions.create(model=label, prompt="def f(", suffix=")", max_tokens=2)
         assert text.model == server.host.fim.info.name  # a separate completion model here
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from localqwen import __version__
 from localqwen.engine.backend import Backend
 from localqwen.engine.chat_template import soft_switch
 from localqwen.engine.types import ChatMessage, GenerationStats, Sampling
@@ -26,6 +27,7 @@ from localqwen.server.results import OPENAI_FINISH
 
 ROLES = ("system", "user", "assistant")
 ROLE_NAMES = {"developer": "system"}  # OpenAI's newer name for the system message
+FINGERPRINT = f"localqwen-{__version__}"  # OpenAI's system_fingerprint: which server build answered
 ALIAS = "localqwen"  # listed by /v1/models, for client configs written before a model is chosen
 
 
@@ -104,7 +106,7 @@ async def completions(request: Request) -> Response:
     ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
     def envelope(text: str, finish: str | None) -> dict:
-        return {"id": ident, "object": "text_completion", "created": created, "model": model,
+        return {"id": ident, "object": "text_completion", "created": created, "model": model, "system_fingerprint": FINGERPRINT,
                 "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}
 
     if not parse.flag(body, "stream"):
@@ -191,7 +193,7 @@ async def chat_completions(request: Request) -> Response:
     include_usage = _wants_usage(body)
 
     def chunk(delta: dict, finish: str | None) -> dict:
-        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": FINGERPRINT,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     if not parse.flag(body, "stream"):
@@ -203,7 +205,7 @@ async def chat_completions(request: Request) -> Response:
         if parts["reasoning"]:
             message["reasoning_content"] = "".join(parts["reasoning"])
         return JSONResponse({
-            "id": ident, "object": "chat.completion", "created": created, "model": model,
+            "id": ident, "object": "chat.completion", "created": created, "model": model, "system_fingerprint": FINGERPRINT,
             "choices": [{"index": 0, "message": message, "finish_reason": OPENAI_FINISH.get(stream.stats.stop_reason, "stop")}],
             "usage": _usage(stream.stats),
         })
@@ -216,7 +218,7 @@ async def chat_completions(request: Request) -> Response:
         request.state.stats = stream.stats
         yield sse(chunk({}, OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
         if include_usage:
-            yield sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+            yield sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": FINGERPRINT,
                         "choices": [], "usage": _usage(stream.stats)})
         yield sse("[DONE]")
 
