@@ -335,3 +335,33 @@ def test_a_stream_cancelled_while_it_waited_ends_at_once_and_leaves_the_cache_al
     with engine.complete(kept, max_tokens=1, sampling=GREEDY) as again:
         again.collect()
     assert again.stats.cached_n == again.stats.prompt_n - 1, again.stats
+
+
+BOOL_SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}, "n": {"enum": [1, 2, 3]}},
+               "required": ["ok", "n"]}
+
+
+def test_a_grammar_from_a_json_schema_holds_whatever_the_model_would_say(engine: LlamaEngine) -> None:
+    """The tiny model's weights are random: only the grammar makes its answer JSON."""
+    import json
+
+    from localqwen.engine.grammar import json_schema_grammar
+
+    grammar = json_schema_grammar(BOOL_SCHEMA)
+    for seed in range(5):
+        sampling = Sampling(temperature=1.0, top_p=1.0, top_k=0, seed=seed, grammar=grammar)
+        with engine.complete("Answer in JSON:", max_tokens=64, sampling=sampling) as stream:
+            _, text = stream.collect()
+        assert stream.stats.stop_reason == "eos", (text, stream.stats)  # the grammar ended it
+        answer = json.loads(text)
+        assert set(answer) == {"ok", "n"} and isinstance(answer["ok"], bool) and answer["n"] in (1, 2, 3)
+
+
+def test_a_schema_or_grammar_llama_cpp_cannot_take_is_refused_before_any_answer(engine: LlamaEngine) -> None:
+    from localqwen.engine.errors import GrammarError
+    from localqwen.engine.grammar import json_schema_grammar
+
+    with pytest.raises(GrammarError, match=r"cannot be turned into a grammar: a \$ref to another document"):
+        json_schema_grammar({"type": "object", "properties": {"x": {"$ref": "https://example.com/x.json"}}})
+    with pytest.raises(GrammarError, match="could not parse the grammar"):
+        engine.complete("x", max_tokens=4, sampling=Sampling(grammar="root ::= ( unclosed"))

@@ -320,3 +320,54 @@ def test_fim_is_served_while_a_long_chat_streams(server, http: httpx.Client) -> 
         gate.release()
     thread.join(120)
     assert chat_done.is_set(), "the chat never finished after its release"
+
+
+SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}, "n": {"enum": [1, 2, 3]}}, "required": ["ok", "n"]}
+
+
+def test_openai_chat_answers_json_under_response_format(server) -> None:
+    """The tiny model's weights are random: only the grammar makes its answer JSON. Thinking
+    is off under a grammar (the answer is JSON from its first token)."""
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+    ask = [{"role": "user", "content": "Is it ok? Answer in JSON."}]
+    for stream in (False, True):
+        kwargs = dict(model="localqwen", messages=ask, max_tokens=64, temperature=1.0, seed=3,
+                      response_format={"type": "json_schema", "json_schema": {"name": "verdict", "schema": SCHEMA}})
+        if stream:
+            text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(stream=True, **kwargs)
+                           if c.choices)
+        else:
+            reply = client.chat.completions.create(**kwargs)
+            assert reply.choices[0].finish_reason == "stop" and not getattr(reply.choices[0].message, "reasoning_content", None)
+            text = reply.choices[0].message.content
+        answer = json.loads(text)
+        assert isinstance(answer["ok"], bool) and answer["n"] in (1, 2, 3)
+    any_object = client.chat.completions.create(model="x", messages=ask, max_tokens=200, seed=1,
+                                               response_format={"type": "json_object"})
+    content = any_object.choices[0].message.content
+    assert content.startswith("{")  # an object from its first character
+    if any_object.choices[0].finish_reason == "stop":  # a free-form object may outrun max_tokens
+        assert isinstance(json.loads(content), dict)
+
+
+def test_completion_takes_llama_servers_json_schema_and_grammar(http: httpx.Client) -> None:
+    answer = http.post("/completion", json={"prompt": "JSON:", "n_predict": 64, "json_schema": SCHEMA, "seed": 5}).json()
+    assert set(json.loads(answer["content"])) == {"ok", "n"}
+    yes_no = http.post("/completion", json={"prompt": "Say:", "n_predict": 8, "grammar": 'root ::= "yes" | "no"'}).json()
+    assert yes_no["content"] in ("yes", "no")
+
+
+@pytest.mark.parametrize("route, body, words", [
+    ("/completion", {"prompt": "x", "grammar": "root ::= ( unclosed"}, "could not parse the grammar"),
+    ("/completion", {"prompt": "x", "json_schema": {"type": "frob"}}, "'json_schema' cannot be turned into a grammar"),
+    ("/completion", {"prompt": "x", "json_schema": [1]}, "'json_schema' must be a JSON object"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}],
+                              "response_format": {"type": "json_schema", "json_schema": {"schema": {
+                                  "$ref": "https://example.com/s.json"}}}},
+     "'response_format.json_schema.schema' cannot be turned into a grammar: a $ref to another document"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}},
+     "'response_format.type' must be text, json_object or json_schema"),
+])
+def test_a_schema_or_grammar_that_cannot_be_used_is_a_400_naming_it(http: httpx.Client, route, body, words) -> None:
+    response = http.post(route, json=body)
+    assert response.status_code == 400 and words in response.json()["error"]["message"], response.text

@@ -24,6 +24,12 @@ class FimUnsupportedError(UserInputError):
     title = "No FIM support"
 
 
+class GrammarError(UserInputError):
+    """A JSON schema or GBNF grammar for structured output that llama.cpp cannot use."""
+
+    title = "Bad grammar"
+
+
 class ChatTemplateError(LocalQwenError):
     title = "Chat template"
 

@@ -19,7 +19,7 @@ from localqwen.engine.chat_template import opens_thinking, render_chat, soft_swi
 from localqwen.engine.fim import build_fim_prompt, find_fim_tokens
 from localqwen.engine.cpu_share import PROCESS_CPU
 from localqwen.engine.kv_reuse import ShiftPlan, plan_shift
-from localqwen.engine.native import OneToken, SamplerChain, Vocabulary
+from localqwen.engine.native import OneToken, SamplerChain, Vocabulary, grammar_sampler
 from localqwen.engine.sampling import Presets, presets_for_file
 from localqwen.engine.stops import StopMatcher
 from localqwen.engine.stream import Stream
@@ -233,6 +233,8 @@ class LlamaEngine:
             )
         room = n_ctx - len(tokens)
         limit = room if max_tokens is None else max(0, min(max_tokens, room))
+        if sampling.grammar is not None:  # a grammar llama.cpp cannot parse is refused now, not mid-answer
+            llama_cpp.llama_sampler_free(grammar_sampler(self._vocab.vocab, sampling.grammar))
 
         def run(stream: Stream) -> Iterator[Delta]:
             self._stop_filling(unless=stream)
@@ -398,7 +400,7 @@ class LlamaEngine:
         # The last token sampled is never decoded: the cache holds what the next prompt
         # can share (prompt and answer but the last token), and `input_ids` says so.
         try:
-            with SamplerChain(sampling, seed, llm.n_vocab()) as sampler:
+            with SamplerChain(sampling, seed, self._vocab.vocab) as sampler:
                 while True:
                     token = sampler.sample(ctx)
                     if vocab.ends_generation(token):

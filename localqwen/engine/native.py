@@ -13,7 +13,7 @@ import ctypes
 
 import llama_cpp
 
-from localqwen.engine.errors import BackendError
+from localqwen.engine.errors import BackendError, GrammarError
 from localqwen.engine.types import Sampling
 
 PENALTY_LAST_N = 64  # llama.cpp's default `--repeat-last-n`
@@ -24,9 +24,12 @@ class SamplerChain:
     """One request's sampler chain: penalties, top-k, top-p, min-p, temperature, a seeded
     draw (greedy at temperature 0), as llama-cpp-python built it, so answers stay the same."""
 
-    def __init__(self, sampling: Sampling, seed: int, n_vocab: int) -> None:
+    def __init__(self, sampling: Sampling, seed: int, vocab: llama_cpp.llama_vocab_p) -> None:
         self._chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         add = lambda sampler: llama_cpp.llama_sampler_chain_add(self._chain, sampler)  # noqa: E731
+        if sampling.grammar is not None:  # first: every later sampler sees only what the grammar allows
+            add(grammar_sampler(vocab, sampling.grammar))
+        n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
         add(llama_cpp.llama_sampler_init_penalties(
             n_vocab, PENALTY_LAST_N, sampling.repeat_penalty, 0.0, sampling.presence_penalty
         ))
@@ -53,6 +56,14 @@ class SamplerChain:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def grammar_sampler(vocab: llama_cpp.llama_vocab_p, grammar: str) -> llama_cpp.llama_sampler_p:
+    """llama.cpp's grammar sampler; a grammar it cannot parse is a GrammarError."""
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
+    if not sampler:
+        raise GrammarError("llama.cpp could not parse the grammar (GBNF with a `root` rule is expected)")
+    return sampler
 
 
 class OneToken:

@@ -114,6 +114,8 @@ class OpenAIBackend:
             out["top_k"] = s.top_k  # vLLM and llama.cpp accept it beside OpenAI's fields
         if s.seed is not None:
             out["seed"] = s.seed
+        if s.grammar is not None:  # llama-server reads `grammar`, vLLM `guided_grammar`
+            out["grammar"] = out["guided_grammar"] = s.grammar
         return out
 
     def _stream(self, path: str, body: dict[str, object], *, chat: bool) -> Stream:

@@ -27,6 +27,7 @@ class Sampling:
     presence_penalty: float = 0.0
     repeat_penalty: float = 1.0
     seed: int | None = None
+    grammar: str | None = None  # GBNF the answer must follow (structured output); None: free text
 
     def __post_init__(self) -> None:
         if self.temperature < 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -62,6 +62,9 @@ def parse_gen(body: dict, n_ctx: int, default_temperature: float) -> GenParams:
         seed=parse.integer(body, "seed", -1, -1, 2**32 - 1) if body.get("seed", -1) != -1 else None,
     )
     parse.flag(body, "cache_prompt", True)  # always on; checked only for its type
+    grammar = _grammar(body)
+    if grammar is not None:
+        sampling = replace(sampling, grammar=grammar)
     parse.string_list(body, "samplers")
     return GenParams(
         n_predict=n_predict,
@@ -75,6 +78,19 @@ def parse_gen(body: dict, n_ctx: int, default_temperature: float) -> GenParams:
         n_cmpl=n_cmpl,
         response_fields=parse.string_list(body, "response_fields"),
     )
+
+
+def _grammar(body: dict) -> str | None:
+    """llama-server's structured output: `json_schema` (an object) or `grammar` (GBNF text)."""
+    schema = body.get("json_schema")
+    if schema is not None:
+        from localqwen.engine.grammar import json_schema_grammar  # llama.cpp's converter: loaded when asked for
+
+        if body.get("grammar") is not None:
+            raise ApiError(400, "give 'json_schema' or 'grammar', not both")
+        return json_schema_grammar(schema, what="'json_schema'")
+    text = parse.text(body, "grammar", None)
+    return text or None
 
 
 def parse_extra(body: dict) -> list[ExtraChunk]:
@@ -163,9 +179,7 @@ async def completion(request: Request) -> Response:
 def _reseeded(sampling: Sampling, i: int) -> Sampling:
     if i == 0:
         return sampling
-    seed = (sampling.seed or 0) + i
-    return Sampling(sampling.temperature, sampling.top_p, sampling.top_k, sampling.min_p,
-                    sampling.presence_penalty, sampling.repeat_penalty, seed)
+    return replace(sampling, seed=(sampling.seed or 0) + i)
 
 
 async def _respond(request: Request, params: GenParams, start, model: str) -> Response:

@@ -163,6 +163,25 @@ def _one_choice_no_logprobs(body: dict) -> None:
             raise ApiError(400, f"'{name}' is not supported")
 
 
+def _response_format(body: dict) -> str | None:
+    """OpenAI's `response_format` as a grammar: json_object (any object), json_schema, or text (none)."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        raise ApiError(400, "'response_format.type' must be text, json_object or json_schema")
+    if kind == "text":
+        return None
+    from localqwen.engine.grammar import ANY_OBJECT, json_schema_grammar  # llama.cpp's converter: loaded when asked for
+
+    if kind == "json_object":
+        return json_schema_grammar(ANY_OBJECT)
+    spec = fmt.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    return json_schema_grammar(schema, what="'response_format.json_schema.schema'")
+
+
 def _thinking(body: dict) -> bool | None:
     kwargs = body.get("chat_template_kwargs")
     if kwargs is None:
@@ -184,9 +203,12 @@ async def chat_completions(request: Request) -> Response:
     limit = engine.info.n_ctx
     field = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     max_tokens = parse.integer(body, field, 0, 1, limit) if body.get(field) is not None else None
+    grammar = _response_format(body)
+    if grammar is not None:
+        thinking = False  # the grammar holds from the first token: no <think> part before the JSON
     # The preset follows what the prompt will do: the request's switch, else `/think` or `/no_think`, else on.
     preset_thinking = next(t for t in (thinking, soft_switch(messages), True) if t is not None)
-    sampling = _sampling(body, engine.presets.for_chat(preset_thinking))
+    sampling = replace(_sampling(body, engine.presets.for_chat(preset_thinking)), grammar=grammar)
     stream = await asyncio.to_thread(engine.chat, messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens,
                                      stop=parse.stop_list(body))  # tokenized off the event loop
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
