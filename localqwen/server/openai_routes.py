@@ -40,14 +40,12 @@ def _route(request: Request, body: dict, default: str) -> tuple[Backend, str]:
     `default` ("chat" or "fim"). The answer names the model that served it."""
     host = request.app.state.host
     name = parse.text(body, "model", "")
-    separate = host.fim.info.path != host.chat.info.path
-    chat_names = {host.chat.info.name, host.name}
-    if separate and name == host.fim.info.name and name not in chat_names:
-        default = "fim"
-    elif separate and name in chat_names and name != host.fim.info.name:
-        default = "chat"
-    if default == "fim" and separate:
-        return host.fim, host.fim.info.name
+    if host.fim.info.path != host.chat.info.path:  # a separate completion model (--fim-model)
+        names_fim, names_chat = name == host.fim.info.name, name in (host.chat.info.name, host.name)
+        if names_fim != names_chat:  # one of the two, unambiguously
+            default = "fim" if names_fim else "chat"
+        if default == "fim":
+            return host.fim, host.fim.info.name
     return (host.fim if default == "fim" else host.chat), host.name
 
 
@@ -106,7 +104,8 @@ async def completions(request: Request) -> Response:
     ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
     def envelope(text: str, finish: str | None) -> dict:
-        return {"id": ident, "object": "text_completion", "created": created, "model": model, "system_fingerprint": FINGERPRINT,
+        return {"id": ident, "object": "text_completion", "created": created, "model": model,
+                "system_fingerprint": FINGERPRINT,
                 "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}
 
     if not parse.flag(body, "stream"):
@@ -215,7 +214,8 @@ async def chat_completions(request: Request) -> Response:
     include_usage = _wants_usage(body)
 
     def chunk(delta: dict, finish: str | None) -> dict:
-        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": FINGERPRINT,
+        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                "system_fingerprint": FINGERPRINT,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     if not parse.flag(body, "stream"):
@@ -227,7 +227,8 @@ async def chat_completions(request: Request) -> Response:
         if parts["reasoning"]:
             message["reasoning_content"] = "".join(parts["reasoning"])
         return JSONResponse({
-            "id": ident, "object": "chat.completion", "created": created, "model": model, "system_fingerprint": FINGERPRINT,
+            "id": ident, "object": "chat.completion", "created": created, "model": model,
+            "system_fingerprint": FINGERPRINT,
             "choices": [{"index": 0, "message": message, "finish_reason": OPENAI_FINISH.get(stream.stats.stop_reason, "stop")}],
             "usage": _usage(stream.stats),
         })
@@ -240,8 +241,8 @@ async def chat_completions(request: Request) -> Response:
         request.state.stats = stream.stats
         yield sse(chunk({}, OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
         if include_usage:
-            yield sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": FINGERPRINT,
-                        "choices": [], "usage": _usage(stream.stats)})
+            yield sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "system_fingerprint": FINGERPRINT, "choices": [], "usage": _usage(stream.stats)})
         yield sse("[DONE]")
 
     return StreamingResponse(events(), media_type="text/event-stream")
