@@ -166,6 +166,7 @@ def _fetch_rest(handle, location: str, headers: dict[str, str], remote: RemoteFi
                 hf_raise_for_status(response)
                 if have and response.status_code != 206:  # the server ignored Range: the whole file again
                     handle.truncate(0)
+                    handle.seek(0)
                     reporter.begin("fetch", 0)
                 for chunk in response.iter_bytes():
                     try:
@@ -174,6 +175,8 @@ def _fetch_rest(handle, location: str, headers: dict[str, str], remote: RemoteFi
                         raise _WriteFailed(exc.strerror or str(exc)) from None
                     reporter.advance("fetch", len(chunk))
                     failures = 0
+            if handle.tell() <= have:  # an answer without a byte: as a broken connection, but it says so
+                raise httpx2.RemoteProtocolError(f"{urlsplit(location).netloc} sent no bytes of the rest")
         except httpx2.TransportError:
             failures += 1
             if failures > RESUMES:
