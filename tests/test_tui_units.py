@@ -126,6 +126,25 @@ def test_stream_reply_batches_by_time_and_kind() -> None:
     assert (reply.reasoning, reply.content) == ("ab", "cd") and stream.cancelled and stream.closed
 
 
+def test_the_live_speed_counts_from_the_first_token_not_from_the_request() -> None:
+    """The prompt took 10 s, then a token a second: the status line must say 1 tok/s, as
+    the final figure does, not 3 tokens in 13 s."""
+    now = [0.0]
+
+    class Timed(FakeClockStream):
+        def __iter__(self):
+            for i, delta in enumerate(self.deltas):
+                now[0] = 10.0 + i
+                self.stats.predicted_n += 1
+                yield delta
+
+    sent: list[tuple[int, float]] = []
+    stream = Timed([Delta("content", c) for c in "abcd"])
+    stream_reply(stream, lambda kind, text, n, s: sent.append((n, s)), lambda: False,  # type: ignore[arg-type]
+                 flush_seconds=0.0, clock=lambda: now[0])
+    assert sent == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0)]
+
+
 def test_the_cli_and_the_tui_logic_do_not_import_textual() -> None:
     code = (
         "import sys\n"
