@@ -131,6 +131,20 @@ async def test_model_opened_from_the_command_line_streams_thinking(tiny_opens_th
         assert screen.conversation.turns[-1].content and not screen.conversation.turns[-1].reasoning
 
 
+async def test_a_new_conversation_does_not_show_the_last_ones_figures(tiny_qwen3: Path, tmp_path: Path) -> None:
+    app = make_app(TuiSettings(model=tiny_qwen3, data_dir=tmp_path, cursor_blink=False, max_tokens=8), pinned_services())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        screen = chat(app)
+        await pilot.press(*"hello", "enter")
+        await wait_for(pilot, lambda: not screen.generating and screen.conversation.turns[-1].role == "assistant", "the answer")
+        status = lambda: str(screen.query_one("#chat-status").render())  # noqa: E731
+        await wait_for(pilot, lambda: "tok/s" in status() and "— tok/s" not in status(), "the answer's speed")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: not screen.conversation.turns, "the new conversation")
+        assert "ctx —/" in status() and "— tok/s" in status(), status()
+
+
 async def test_bad_input_gives_notices_never_a_crash(tiny_qwen3: Path, tmp_path: Path) -> None:
     app = make_app(TuiSettings(model=tiny_qwen3, ctx=256, data_dir=tmp_path, cursor_blink=False, max_tokens=16), pinned_services())
     async with app.run_test(size=(80, 24)) as pilot:

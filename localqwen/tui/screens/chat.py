@@ -133,6 +133,7 @@ class ChatScreen(Screen[None]):
             UserTurn(t.content) if t.role == "user" else AnswerTurn(label, t.reasoning, t.content, done=True)
             for t in conversation.turns
         )
+        self.show_status()  # the last conversation's context and speed are not this one's
         log.scroll_end(animate=False)
 
     def show_status(self) -> None:
