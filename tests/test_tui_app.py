@@ -145,6 +145,25 @@ async def test_a_new_conversation_does_not_show_the_last_ones_figures(tiny_qwen3
         assert "ctx —/" in status() and "— tok/s" in status(), status()
 
 
+async def test_a_model_without_a_thinking_mode_is_offered_none(tmp_path: Path) -> None:
+    """Qwen2.5's template has no thinking: no "thinking on", no /think hint, no Ctrl+T."""
+    from localqwen.tinymodel import TinySpec, write_tiny_gguf
+
+    plain = write_tiny_gguf(tmp_path / "tiny-qwen25.gguf", TinySpec(arch="qwen2", thinking=False))
+    app = make_app(TuiSettings(model=plain, data_dir=tmp_path, cursor_blink=False, max_tokens=8), pinned_services())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        screen = chat(app)
+        await pilot.pause()
+        status = str(screen.query_one("#chat-status").render())
+        assert "thinking" not in status and "/think" not in screen.query_one("#prompt", Input).placeholder
+        assert screen.check_action("toggle_thinking", ()) is False
+        assert "Think" not in screen_text(app)  # not in the footer either
+        await pilot.press(*"hello", "enter")
+        await wait_for(pilot, lambda: not screen.generating and screen.conversation.turns[-1].role == "assistant", "the answer")
+        assert not screen.conversation.turns[-1].reasoning
+
+
 async def test_bad_input_gives_notices_never_a_crash(tiny_qwen3: Path, tmp_path: Path) -> None:
     app = make_app(TuiSettings(model=tiny_qwen3, ctx=256, data_dir=tmp_path, cursor_blink=False, max_tokens=16), pinned_services())
     async with app.run_test(size=(80, 24)) as pilot:

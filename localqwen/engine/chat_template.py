@@ -67,6 +67,12 @@ def soft_switch(messages: Sequence[ChatMessage]) -> bool | None:
     return None
 
 
+def has_thinking(template: str | None) -> bool:
+    """The model has a thinking mode: its template knows `<think>` or `enable_thinking`
+    (Qwen3 and later; Qwen2.5's does not)."""
+    return bool(template) and ("<think>" in template or "enable_thinking" in template)
+
+
 def opens_thinking(prompt: str) -> bool:
     """Does the rendered prompt end inside an open `<think>` block (Qwen3.6-style templates)?"""
     return prompt.rfind("<think>") > prompt.rfind("</think>") and prompt.rstrip().endswith("<think>")

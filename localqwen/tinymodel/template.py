@@ -30,3 +30,16 @@ QWEN36_CHAT_TEMPLATE = QWEN3_CHAT_TEMPLATE.replace(
     "{%- endif -%}\n{%- endif -%}\n",
     "{%- else -%}\n{{- '<think>\\n' -}}\n{%- endif -%}\n{%- endif -%}\n",
 )
+
+QWEN25_CHAT_TEMPLATE = """\
+{%- if messages[0].role != 'system' -%}
+{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' -}}
+{%- endif -%}
+{%- for message in messages -%}
+{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+{{- '<|im_start|>assistant\\n' -}}
+{%- endif -%}
+"""
+"""Qwen2.5's shape: ChatML with a default system turn, and no thinking mode at all."""

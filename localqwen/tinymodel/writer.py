@@ -15,7 +15,7 @@ import gguf
 import numpy as np
 
 from localqwen.tinymodel.qwen_vocab import build_qwen_vocab
-from localqwen.tinymodel.template import QWEN3_CHAT_TEMPLATE, QWEN36_CHAT_TEMPLATE
+from localqwen.tinymodel.template import QWEN3_CHAT_TEMPLATE, QWEN25_CHAT_TEMPLATE, QWEN36_CHAT_TEMPLATE
 from localqwen.tinymodel.vocab import Vocab, build_vocab
 
 Arch = Literal["qwen2", "qwen3"]
@@ -38,6 +38,7 @@ class TinySpec:
     fim_tokens: bool = True
     fim_ids_in_metadata: bool = True
     opens_think_in_prompt: bool = False  # Qwen3.6-style template
+    thinking: bool = True  # False: Qwen2.5's template, which has no thinking mode
     # "tiny": about 470 tokens. "qwen": Qwen2.5/Qwen3's 151,936 tokens and 151,387
     # merges, special tokens at their real ids (see qwen_vocab.py); n_embd must then
     # be a multiple of 32 (Q8_0 blocks).
@@ -101,7 +102,8 @@ def _add_tokenizer(writer: gguf.GGUFWriter, vocab: Vocab, spec: TinySpec) -> Non
     writer.add_eos_token_id(vocab.id_of("<|im_end|>"))
     writer.add_pad_token_id(vocab.id_of("<|endoftext|>"))
     writer.add_add_bos_token(False)
-    writer.add_chat_template(QWEN36_CHAT_TEMPLATE if spec.opens_think_in_prompt else QWEN3_CHAT_TEMPLATE)
+    template = QWEN36_CHAT_TEMPLATE if spec.opens_think_in_prompt else QWEN3_CHAT_TEMPLATE
+    writer.add_chat_template(template if spec.thinking else QWEN25_CHAT_TEMPLATE)
     if spec.fim_tokens and spec.fim_ids_in_metadata:
         keys = gguf.Keys.Tokenizer
         for key, text in (

@@ -124,15 +124,17 @@ def status_line(
     used: int | None,
     speed: float | None,
     *,
-    thinking: bool,
+    thinking: bool | None,
     generating: bool,
 ) -> str:
-    """'tiny · ctx 218/4,096 (5%) · 52.3 tok/s · thinking on', short enough for 80 columns."""
+    """'tiny · ctx 218/4,096 (5%) · 52.3 tok/s · thinking on', short enough for 80 columns;
+    `thinking` None: a model without a thinking mode, nothing said of it."""
     parts = [f"loading {model}…" if loading else model or "no model loaded"]
     if n_ctx is not None and not loading:
         parts.append(f"ctx —/{n_ctx:,}" if used is None else f"ctx {used:,}/{n_ctx:,} ({100 * used // n_ctx}%)")
         parts.append("— tok/s" if not speed else f"{speed:.0f} tok/s" if speed >= 100 else f"{speed:.1f} tok/s")
-    parts.append(f"thinking {'on' if thinking else 'off'}")
+    if thinking is not None:
+        parts.append(f"thinking {'on' if thinking else 'off'}")
     if generating:
         parts.append("answering…")
     return " · ".join(parts)

@@ -23,6 +23,7 @@ from textual.worker import get_current_worker
 
 from localqwen.engine.backend import Backend
 from localqwen.engine.chat_fit import open_chat
+from localqwen.engine.chat_template import has_thinking
 from localqwen.engine.types import ChatMessage
 from localqwen.errors import LocalQwenError
 from localqwen.tui.conversation import (
@@ -43,6 +44,8 @@ from localqwen.tui.widgets.chat_turn import AnswerTurn, UserTurn
 if TYPE_CHECKING:
     from localqwen.tui.app import LocalQwenApp
 
+PLACEHOLDER = "Message · Enter sends"
+THINK_HINT = " · /think or /no_think switch thinking"
 NO_MODEL = "No model loaded. Pick one in Models (F2): Enter on a row, then Load. Or start with `localqwen ui --model FILE.gguf`."
 STOP_NOTES = {"cancelled": "stopped", "length": "cut at the token limit"}
 
@@ -100,7 +103,7 @@ class ChatScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="chat-log"):
             yield Static(NO_MODEL, id="chat-empty", markup=False)
-        yield Input(placeholder="Message · Enter sends · /think or /no_think switch thinking", id="prompt")
+        yield Input(placeholder=PLACEHOLDER + THINK_HINT, id="prompt")
         yield Static(id="chat-status")
         yield Footer(compact=True)
 
@@ -116,7 +119,15 @@ class ChatScreen(Screen[None]):
     async def model_changed(self, loaded: LoadedModel | None) -> None:
         if loaded is not None and (self.conversation is None or self.conversation.model != self.key(loaded)):
             await self.start_conversation(Conversation(self.key(loaded)))
+        self.query_one("#prompt", Input).placeholder = PLACEHOLDER + (THINK_HINT if self.thinks else "")
         self.show_status()
+        self.refresh_bindings()
+
+    @property
+    def thinks(self) -> bool:
+        """The loaded model has a thinking mode (none loaded yet: as if it had)."""
+        loaded = self.main.loaded
+        return loaded is None or has_thinking(loaded.engine.info.chat_template)
 
     @staticmethod
     def key(loaded: LoadedModel) -> str:  # conversations are kept per model name
@@ -140,7 +151,7 @@ class ChatScreen(Screen[None]):
         loaded, loading = self.main.loaded, self.main.loading
         n_ctx = loaded.engine.info.n_ctx if loaded else None
         line = status_line(loading or (loaded.label if loaded else ""), bool(loading), n_ctx, self.used, self.speed,
-                           thinking=self.thinking, generating=self.generating)  # fmt: skip
+                           thinking=self.thinking if self.thinks else None, generating=self.generating)  # fmt: skip
         self.query_one("#chat-status", Static).update(line)
         if loaded is None:
             self.query_one("#chat-empty", Static).update(f"Loading {loading}…" if loading else NO_MODEL)
@@ -158,6 +169,8 @@ class ChatScreen(Screen[None]):
             return self.generating
         if action in ("new_chat", "history"):
             return not self.generating
+        if action == "toggle_thinking":
+            return self.thinks
         return True
 
     # --- sending ---------------------------------------------------------------------
