@@ -18,7 +18,8 @@ faster for rates, slower for times):
   waits for it, how many answers came back empty, and the seconds from the first
   keystroke to the first completion; against llama-server's FIM preset
   (`--fim-qwen-1.5b-default`: `--cache-reuse 256 -b 1024 -ub 1024`, model given here);
-  `--only typing --rounds N` runs just this, the two servers in turn N times;
+  `--only typing --rounds N` runs just this, both servers up at once and taking turns
+  keystroke by keystroke (so machine load falls on both alike), N times;
 - resident memory after the run (RSS, and PSS, which counts shared pages once).
 Clients run in this process and only read sockets, so they do not steal the servers'
 threads for long; every number is a median of `--rounds` unless said otherwise.
@@ -171,41 +172,57 @@ def prompt_rate(client: httpx.Client, url: str, rounds: int) -> float:
     return median(rates)
 
 
-def typing(client: httpx.Client, url: str, keystrokes: int, verbose: bool = False) -> tuple[list[float], int, float]:
-    """llama.vim's own request, one a keystroke: (seconds each answer took, how many were
-    empty, seconds from the first keystroke to the first answer that was not).
+class Typist:
+    """llama.vim typing into one server, one keystroke a call, so that two servers can take
+    turns keystroke by keystroke and meet the same machine load.
 
     Its body as `autoload/llama.vim` sends it (not streamed, n_predict 128, the 500 ms
     prompt and 250 ms predict budgets, which llama-server ignores and localqwen keeps),
     after its warm-up request (the chunks alone, n_predict 0) as opening the file sends.
     `verbose`: each keystroke's time, tokens evaluated, cached and generated, on stderr.
     """
-    lines = FILE.splitlines(keepends=True)
-    row = 300
-    prefix, suffix = "".join(lines[row - 256 : row]), "".join(lines[row + 1 : row + 65])
-    base = {"id_slot": 0, "input_extra": EXTRA, "stop": [], "n_indent": 4, "top_k": 40, "top_p": 0.90,
-            "samplers": ["top_k", "top_p", "infill"], "stream": False, "cache_prompt": True,
-            "t_max_prompt_ms": 500, "t_max_predict_ms": 250, "model": "",
-            "response_fields": ["content", "timings/prompt_n", "timings/prompt_ms", "timings/prompt_per_token_ms",
-                                "timings/prompt_per_second", "timings/predicted_n", "timings/predicted_ms",
-                                "timings/predicted_per_token_ms", "timings/predicted_per_second", "truncated",
-                                "tokens_cached"]}
-    client.post(url + "/infill", json={**base, "input_prefix": "", "input_suffix": "", "prompt": "", "n_predict": 0})
-    times, empty, empties = [], 0, []
-    for k in range(keystrokes):
-        body = {**base, "input_prefix": prefix, "prompt": TYPED[:k], "input_suffix": "\n" + suffix, "n_predict": 128}
+
+    def __init__(self, client: httpx.Client, url: str, name: str = "", verbose: bool = False) -> None:
+        lines = FILE.splitlines(keepends=True)
+        row = 300
+        self.prefix, self.suffix = "".join(lines[row - 256 : row]), "".join(lines[row + 1 : row + 65])
+        self.client, self.url, self.name, self.verbose = client, url, name, verbose
+        self.base = {"id_slot": 0, "input_extra": EXTRA, "stop": [], "n_indent": 4, "top_k": 40, "top_p": 0.90,
+                     "samplers": ["top_k", "top_p", "infill"], "stream": False, "cache_prompt": True,
+                     "t_max_prompt_ms": 500, "t_max_predict_ms": 250, "model": "",
+                     "response_fields": ["content", "timings/prompt_n", "timings/prompt_ms", "timings/prompt_per_token_ms",
+                                         "timings/prompt_per_second", "timings/predicted_n", "timings/predicted_ms",
+                                         "timings/predicted_per_token_ms", "timings/predicted_per_second", "truncated",
+                                         "tokens_cached"]}
+        self.times: list[float] = []
+        self.empties: list[bool] = []
+        client.post(url + "/infill", json={**self.base, "input_prefix": "", "input_suffix": "", "prompt": "", "n_predict": 0})
+
+    def key(self, k: int) -> None:
+        body = {**self.base, "input_prefix": self.prefix, "prompt": TYPED[:k], "input_suffix": "\n" + self.suffix,
+                "n_predict": 128}
         began = time.perf_counter()
-        answer = client.post(url + "/infill", json=body).json()
-        times.append(time.perf_counter() - began)
-        empties.append(not answer.get("content", "").strip())
-        empty += empties[-1]
-        if verbose:
-            print(f"  keystroke {k:2d}: {times[-1]:6.3f} s, prompt {answer.get('timings/prompt_n')} tokens in "
-                  f"{answer.get('timings/prompt_ms', 0):.0f} ms ({answer.get('tokens_cached')} cached), predicted "
-                  f"{answer.get('timings/predicted_n')} in {answer.get('timings/predicted_ms', 0):.0f} ms: "
+        answer = self.client.post(self.url + "/infill", json=body).json()
+        self.times.append(time.perf_counter() - began)
+        self.empties.append(not answer.get("content", "").strip())
+        if self.verbose:
+            print(f"  {self.name} keystroke {k:2d}: {self.times[-1]:6.3f} s, prompt {answer.get('timings/prompt_n')} "
+                  f"tokens in {answer.get('timings/prompt_ms', 0):.0f} ms ({answer.get('tokens_cached')} cached), "
+                  f"predicted {answer.get('timings/predicted_n')} in {answer.get('timings/predicted_ms', 0):.0f} ms: "
                   f"{answer.get('content', '')[:40]!r}", file=sys.stderr)
-    answered = next((k for k, was_empty in enumerate(empties) if not was_empty), len(times) - 1)
-    return times, empty, sum(times[: answered + 1])
+
+    def result(self) -> dict[str, object]:
+        """Seconds each answer took, how many were empty, and the seconds from the first
+        keystroke to the first answer that was not."""
+        answered = next((k for k, was_empty in enumerate(self.empties) if not was_empty), len(self.times) - 1)
+        return {"typing": self.times, "typing_empty": sum(self.empties), "first_answer_s": sum(self.times[: answered + 1])}
+
+
+def typing(client: httpx.Client, url: str, keystrokes: int, verbose: bool = False) -> dict[str, object]:
+    typist = Typist(client, url, verbose=verbose)
+    for k in range(keystrokes):
+        typist.key(k)
+    return typist.result()
 
 
 def chat_prompt_seconds(model: str) -> float:
@@ -242,7 +259,7 @@ def measure(argv: list[str], port: int, args: argparse.Namespace, *, full: bool)
             out["decode_tok_s"], out["decode_text"] = decode(client, url, args.rounds, args.tokens)
             out["prompt_tok_s"] = prompt_rate(client, url, args.rounds)
             print(f"{name}: chat, decode and prompt measured", file=sys.stderr)
-        out["typing"], out["typing_empty"], out["first_answer_s"] = typing(client, url, args.keystrokes, args.per_keystroke)
+        out.update(typing(client, url, args.keystrokes, args.per_keystroke))
         out["rss"], out["pss"] = memory_bytes(proc.pid)
     return out
 
@@ -256,7 +273,8 @@ def main() -> None:
     parser.add_argument("--keystrokes", type=int, default=24)
     parser.add_argument("--per-keystroke", action="store_true", help="print each typing request's figures")
     parser.add_argument("--only", choices=["typing"],
-                        help="typing alone: localqwen and the FIM preset in turn, --rounds times, keystrokes pooled")
+                        help="typing alone: localqwen and the FIM preset up at once, taking turns a keystroke each, "
+                             "--rounds times, keystrokes pooled")
     parser.add_argument("--ctx", type=int, default=32768, help="context for both (llama-server's default: the model's)")
     args = parser.parse_args()
     if not args.model.exists():
@@ -269,16 +287,30 @@ def main() -> None:
     theirs_argv = [str(server), "-m", model, "--port", str(port), "-c", str(args.ctx)]
     preset_argv = theirs_argv + FIM_PRESET
 
-    if args.only == "typing":  # the two in turn, --rounds times, the keystrokes of all rounds pooled
-        rounds = [(measure(ours_argv, port, args, full=False), measure(preset_argv, port, args, full=False))
-                  for _ in range(args.rounds)]
+    if args.only == "typing":  # both servers up at once, taking turns keystroke by keystroke, --rounds times
+        rounds = []
+        for _ in range(args.rounds):
+            other = free_port()
+            preset_here = [str(server), "-m", model, "--port", str(other), "-c", str(args.ctx)] + FIM_PRESET
+            with started(ours_argv, port) as (ours_url, _, _), started(preset_here, other) as (preset_url, _, _), \
+                    httpx.Client(timeout=600, headers={"Connection": "close"}) as client:
+                pair = Typist(client, ours_url, "localqwen", args.per_keystroke), \
+                    Typist(client, preset_url, "preset", args.per_keystroke)
+                for k in range(args.keystrokes):
+                    for typist in pair:
+                        typist.key(k)
+                rounds.append([typist.result() for typist in pair])
         ours, preset = ({"typing": [t for pair in rounds for t in pair[side]["typing"]],
                          "first_answer_s": median([pair[side]["first_answer_s"] for pair in rounds]),
                          "typing_empty": sum(pair[side]["typing_empty"] for pair in rounds)} for side in (0, 1))
         total = args.keystrokes * args.rounds
-        print(f"\n{args.model.name}, {os.cpu_count()} CPUs, {args.rounds} rounds of {args.keystrokes} keystrokes\n")
+        print(f"\n{args.model.name}, {os.cpu_count()} CPUs, {args.rounds} rounds of {args.keystrokes} keystrokes, "
+              f"the two servers taking turns\n")
         print("| what | llama-server FIM preset | localqwen | ratio |\n|---|---|---|---|")
-        typing_rows(preset, ours)
+        # Not the time to the first completion: taking turns, localqwen's background fill of a
+        # prompt cut by its time limit runs while the preset works, and slows it. The full run,
+        # one server at a time, measures that.
+        typing_rows(preset, ours, first_answer=False)
         print(f"| typing answers left empty (of {total}) | {preset['typing_empty']} | {ours['typing_empty']} | |")
         return
     chat_prompt = median([chat_prompt_seconds(model) for _ in range(3)])
@@ -312,9 +344,10 @@ def row(what: str, a: float, b: float, unit: str, better: str) -> None:
     print(f"| {what} | {a:{unit}} | {b:{unit}} | {b / a:.2f} ({better}) |")
 
 
-def typing_rows(preset: dict, ours: dict, theirs: dict | None = None) -> None:
-    row("typing: first keystroke to first completion (s)", preset["first_answer_s"], ours["first_answer_s"], ".2f",
-        "lower is better")
+def typing_rows(preset: dict, ours: dict, theirs: dict | None = None, *, first_answer: bool = True) -> None:
+    if first_answer:
+        row("typing: first keystroke to first completion (s)", preset["first_answer_s"], ours["first_answer_s"], ".2f",
+            "lower is better")
     for name, pick in (("p50", median), ("p95", p95)):
         row(f"typing {name} vs its FIM preset (s)", pick(preset["typing"]), pick(ours["typing"]), ".3f",
             "lower is better")
