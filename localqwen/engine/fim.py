@@ -87,7 +87,7 @@ class FimPrompt:
     truncated: bool
     extra_used: int
     extra_dropped: int
-    cursor_line_at: int = 0
+    cursor_line_at: int
     """Where the cursor's line starts: what follows it (the line, the suffix) changes with
     every keystroke; what comes before stays cached while a person types."""
 
