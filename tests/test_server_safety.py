@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -242,4 +243,64 @@ def test_a_body_that_stalls_half_way_is_a_408_and_the_connection_closes(tiny_qwe
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 408"), answer
         assert b"did not arrive within 0.5 s" in body
+        assert httpx.get(f"{server.url}/health", timeout=10).json() == {"status": "ok"}
+
+
+def _raw_exchange(url: str, *sends: bytes) -> tuple[bytes, bytes]:
+    """Send these bytes on one connection, then read until the server closes it: the last
+    answer's (head, body)."""
+    host, port = url.split("//")[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        for data in sends:
+            raw.sendall(data)
+        answer = b""
+        while chunk := raw.recv(4096):
+            answer += chunk
+    head, _, body = answer[answer.rindex(b"HTTP/1.1 "):].partition(b"\r\n\r\n")
+    return head, body
+
+
+@pytest.mark.parametrize("sent", [b"", b"POST /infill HT", b"GET /health HTTP/1.1\r\nHost: x\r\n"],
+                         ids=["nothing", "half a request line", "headers without their end"])
+def test_headers_that_stall_are_a_408_and_the_connection_closes(tiny_qwen3: Path, sent: bytes) -> None:
+    """uvicorn waited for a request's headers for ever: a connection that went quiet before
+    its headers ended held its socket as long as the server ran."""
+    with live_server(tiny_qwen3, tiny_qwen3, ServerSettings(port=0, header_timeout_s=0.5), n_ctx=512) as server:
+        head, body = _raw_exchange(server.url, sent)
+        assert head.startswith(b"HTTP/1.1 408"), head
+        assert json.loads(body)["error"]["message"] == "the request's headers did not arrive within 0.5 s"
+        assert httpx.get(f"{server.url}/health", timeout=10).json() == {"status": "ok"}
+
+
+def test_the_second_request_on_a_kept_connection_is_timed_too(tiny_qwen3: Path) -> None:
+    with live_server(tiny_qwen3, tiny_qwen3, ServerSettings(port=0, header_timeout_s=0.5), n_ctx=512) as server:
+        head, body = _raw_exchange(server.url, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /hea")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert b"headers did not arrive" in body
+
+
+def test_a_slow_but_steady_request_is_not_cut(tiny_qwen3: Path) -> None:
+    """The timer covers waiting for headers only: a request whose headers arrive in time is
+    answered however long its handling takes afterwards."""
+    with live_server(tiny_qwen3, tiny_qwen3, ServerSettings(port=0, header_timeout_s=0.5), n_ctx=512) as server:
+        server.fim_gate.hold_calls()
+        held = threading.Timer(1.0, server.fim_gate.release_calls)  # held past the header timeout
+        held.start()
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            answer = client.post("/infill", json={"input_prefix": "a", "input_suffix": "", "n_predict": 2})
+        held.join()
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize("body", [b"zz\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n"], ids=["bad size", "bad end"])
+def test_a_malformed_chunked_body_is_a_json_400(tiny_qwen3: Path, body: bytes) -> None:
+    """The HTTP layer answered it in plain text ("Invalid HTTP request received.")."""
+    with live_server(tiny_qwen3, tiny_qwen3, n_ctx=512) as server:
+        head, answer = _raw_exchange(server.url, b"POST /infill HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                     b"Transfer-Encoding: chunked\r\n\r\n" + body)
+        assert head.startswith(b"HTTP/1.1 400"), head
+        assert b"application/json" in head
+        error = json.loads(answer)["error"]
+        assert error["message"].startswith("the request is not valid HTTP/1.1: "), error
+        assert error["code"] == 400
         assert httpx.get(f"{server.url}/health", timeout=10).json() == {"status": "ok"}

@@ -19,6 +19,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from localqwen.errors import UserInputError
+from localqwen.server.protocol import protocol_with
 from localqwen.server.settings import ServerSettings
 
 
@@ -69,7 +70,9 @@ def _unix_socket(path: Path) -> socket.socket:
 
 
 def _server(app: Starlette) -> uvicorn.Server:
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+    settings: ServerSettings = app.state.settings
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2,
+                            http=protocol_with(settings.header_timeout_s))
     return uvicorn.Server(config)
 
 

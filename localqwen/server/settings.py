@@ -10,6 +10,9 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 BODY_TIMEOUT_S = 30.0
 """A request body must arrive whole within this long: a client that stalls mid-body is
 answered 408 and its connection closed, instead of holding it open for ever."""
+HEADER_TIMEOUT_S = 30.0
+"""The same for a request's line and headers, from its first byte (or the connection's
+opening): uvicorn itself waits for them for ever."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class ServerSettings:
     log_prompts: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
     body_timeout_s: float = BODY_TIMEOUT_S
+    header_timeout_s: float = HEADER_TIMEOUT_S
 
     @property
     def loopback(self) -> bool:
