@@ -6,8 +6,13 @@ Defaults: the real Qwen2.5-Coder-0.5B GGUF that ../shared/tools/real-model.sh br
 and the llama-server that ../shared/tools/llama-server.sh builds (both cached under
 ~/.cache/localqwen-bench). Both servers run with their own default thread choice.
 
-Measured, each side by side (the ratio is localqwen / llama-server, so above 1 is
-faster for rates, slower for times):
+The servers take turns sample by sample (start-up: started and stopped in turn; the
+rest: all up at once on different ports, each request sent to one and then the next),
+so load from the rest of a shared machine falls on them alike; one server measured
+after the other drifted by up to 40% between runs here.
+
+Measured (the ratio is localqwen / llama-server, so above 1 is faster for rates,
+slower for times):
 - ready: from the process start to the first `/health` 200 (the plan included);
 - chat TTFT: a short chat turn streamed through /v1/chat/completions;
 - decode tok/s: 128 greedy tokens streamed through /completion, timed by the client;
@@ -15,11 +20,9 @@ faster for rates, slower for times):
 - prompt tok/s: ~700 new tokens through /infill, timed to its first token;
 - typing replay: llama.vim's request (256 lines before the cursor, 64 after, its
   ring-buffer chunks), one /infill a keystroke, timed to the whole answer as the editor
-  waits for it, how many answers came back empty, and the seconds from the first
-  keystroke to the first completion; against llama-server's FIM preset
-  (`--fim-qwen-1.5b-default`: `--cache-reuse 256 -b 1024 -ub 1024`, model given here);
-  `--only typing --rounds N` runs just this, both servers up at once and taking turns
-  keystroke by keystroke (so machine load falls on both alike), N times;
+  waits for it, and how many answers came back empty; against llama-server's defaults
+  and its FIM preset (`--fim-qwen-1.5b-default`: `--cache-reuse 256 -b 1024 -ub 1024`,
+  model given here). `--only typing --rounds N` runs just localqwen and the preset, N times;
 - resident memory after the run (RSS, and PSS, which counts shared pages once).
 Clients run in this process and only read sockets, so they do not steal the servers'
 threads for long; every number is a median of `--rounds` unless said otherwise.
@@ -35,8 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Callable
 
 import httpx
 
@@ -50,6 +54,12 @@ EXTRA = [{"filename": f"lib/mod{j}.py", "time": 0,
           "text": "".join(f"def helper_{j}_{i}(x):\n    return x * {i} + {j}\n" for i in range(32))}
          for j in range(3)]  # llama.vim's ring-buffer chunks of 64 lines
 TYPED = "    answer = handler_3(request) + handler_4(request)"
+
+
+def llama_server(given: Path | None) -> Path:
+    """The llama-server given, or the one ../shared/tools/llama-server.sh builds (cached)."""
+    script = Path(__file__).resolve().parents[2] / "shared/tools/llama-server.sh"
+    return given or Path(subprocess.run(["bash", str(script)], capture_output=True, text=True, check=True).stdout.strip())
 
 
 def free_port() -> int:
@@ -142,34 +152,24 @@ def stream_times(client: httpx.Client, url: str, route: str, body: dict) -> tupl
     return first, last, count, "".join(text)
 
 
-def chat_ttft(client: httpx.Client, url: str, rounds: int) -> float:
-    times = []
-    for i in range(rounds):
-        body = {"messages": [{"role": "user", "content": f"Say hello to user number {i}."}], "max_tokens": 8,
-                "temperature": 0}
-        times.append(stream_times(client, url, "/v1/chat/completions", body)[0])
-    return median(times)
+def chat_ttft(client: httpx.Client, url: str, i: int) -> float:
+    body = {"messages": [{"role": "user", "content": f"Say hello to user number {i}."}], "max_tokens": 8,
+            "temperature": 0}
+    return stream_times(client, url, "/v1/chat/completions", body)[0]
 
 
-def decode(client: httpx.Client, url: str, rounds: int, tokens: int) -> tuple[float, str]:
-    rates, text = [], ""
-    for _ in range(rounds):
-        body = {"prompt": DECODE_PROMPT, "n_predict": tokens, "temperature": 0, "cache_prompt": True}
-        first, last, count, text = stream_times(client, url, "/completion", body)
-        rates.append((count - 1) / (last - first))
-    return median(rates), text
+def decode(client: httpx.Client, url: str, tokens: int) -> tuple[float, str]:
+    body = {"prompt": DECODE_PROMPT, "n_predict": tokens, "temperature": 0, "cache_prompt": True}
+    first, last, count, text = stream_times(client, url, "/completion", body)
+    return (count - 1) / (last - first), text
 
 
-def prompt_rate(client: httpx.Client, url: str, rounds: int) -> float:
+def prompt_rate(client: httpx.Client, url: str, i: int) -> float:
     """New tokens a second: a ~700-token prompt the cache has not seen (a fresh number leads it)."""
-    rates = []
-    for i in range(rounds):
-        prefix = f"# revision {i * 7919}\n" + FILE[:2800]
-        body = {"input_prefix": prefix, "input_suffix": "\n", "prompt": "", "n_predict": 1, "cache_prompt": True}
-        response = client.post(url + "/infill", json=body).json()
-        timings = response["timings"]
-        rates.append(timings["prompt_n"] / (timings["prompt_ms"] / 1000))
-    return median(rates)
+    prefix = f"# revision {i * 7919}\n" + FILE[:2800]
+    body = {"input_prefix": prefix, "input_suffix": "\n", "prompt": "", "n_predict": 1, "cache_prompt": True}
+    timings = client.post(url + "/infill", json=body).json()["timings"]
+    return timings["prompt_n"] / (timings["prompt_ms"] / 1000)
 
 
 class Typist:
@@ -218,13 +218,6 @@ class Typist:
         return {"typing": self.times, "typing_empty": sum(self.empties), "first_answer_s": sum(self.times[: answered + 1])}
 
 
-def typing(client: httpx.Client, url: str, keystrokes: int, verbose: bool = False) -> dict[str, object]:
-    typist = Typist(client, url, verbose=verbose)
-    for k in range(keystrokes):
-        typist.key(k)
-    return typist.result()
-
-
 def chat_prompt_seconds(model: str) -> float:
     """`localqwen chat MODEL --plain` on a terminal: seconds until it shows `you> `."""
     import pty
@@ -249,18 +242,44 @@ def chat_prompt_seconds(model: str) -> float:
         os.close(controller)
 
 
-def measure(argv: list[str], port: int, args: argparse.Namespace, *, full: bool) -> dict[str, object]:
-    name = " ".join(Path(a).name if "/" in a else a for a in argv[:4])
-    with started(argv, port) as (url, proc, ready), httpx.Client(timeout=600, headers={"Connection": "close"}) as client:
-        out: dict[str, object] = {"ready_s": ready}
-        print(f"{name}: ready in {ready:.2f} s", file=sys.stderr)
-        if full:
-            out["chat_ttft_s"] = chat_ttft(client, url, args.rounds)
-            out["decode_tok_s"], out["decode_text"] = decode(client, url, args.rounds, args.tokens)
-            out["prompt_tok_s"] = prompt_rate(client, url, args.rounds)
-            print(f"{name}: chat, decode and prompt measured", file=sys.stderr)
-        out.update(typing(client, url, args.keystrokes, args.per_keystroke))
-        out["rss"], out["pss"] = memory_bytes(proc.pid)
+def ready_seconds(argv: list[str], port: int) -> float:
+    with started(argv, port) as (_, _, ready):
+        return ready
+
+
+def side_by_side(sides: dict[str, Callable[[int], list[str]]], args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """Every figure for every server, the servers taking turns sample by sample.
+
+    Start-up: each started and stopped in turn, `--rounds` times. The rest with all of
+    them up at once (different ports): each sample is taken on one server and then on the
+    next, so load from the rest of a shared machine falls on them alike."""
+    out: dict[str, dict[str, object]] = {name: {"ready": [], "chat": [], "decode": [], "prompt": []} for name in sides}
+    for _ in range(args.rounds):
+        for name, argv in sides.items():
+            port = free_port()
+            out[name]["ready"].append(ready_seconds(argv(port), port))
+    ports = {name: free_port() for name in sides}
+    with ExitStack() as stack:
+        running = {name: stack.enter_context(started(argv(ports[name]), ports[name])) for name, argv in sides.items()}
+        client = stack.enter_context(httpx.Client(timeout=600, headers={"Connection": "close"}))
+        urls = {name: url for name, (url, _, _) in running.items()}
+        full = [name for name in sides if name != "preset"]
+        for i in range(args.rounds):
+            for name in full:
+                out[name]["chat"].append(chat_ttft(client, urls[name], i))
+            for name in full:
+                rate, out[name]["decode_text"] = decode(client, urls[name], args.tokens)
+                out[name]["decode"].append(rate)
+            for name in full:
+                out[name]["prompt"].append(prompt_rate(client, urls[name], i))
+        print("chat, decode and prompt measured; typing", file=sys.stderr)
+        typists = {name: Typist(client, url, name, args.per_keystroke) for name, url in urls.items()}
+        for k in range(args.keystrokes):
+            for typist in typists.values():
+                typist.key(k)
+        for name, (_, proc, _) in running.items():
+            out[name].update(typists[name].result())
+            out[name]["rss"], out[name]["pss"] = memory_bytes(proc.pid)
     return out
 
 
@@ -279,20 +298,24 @@ def main() -> None:
     args = parser.parse_args()
     if not args.model.exists():
         raise SystemExit(f"{args.model}: no such file (../shared/tools/real-model.sh brings it)")
-    server = args.llama_server or Path(subprocess.run(["bash", str(Path(__file__).resolve().parents[2] / "shared/tools/llama-server.sh")],
-                                                      capture_output=True, text=True, check=True).stdout.strip())
+    server = llama_server(args.llama_server)
     model = str(args.model)
-    port = free_port()
-    ours_argv = [sys.executable, "-m", "localqwen", "serve", model, "--port", str(port), "--ctx", str(args.ctx)]
-    theirs_argv = [str(server), "-m", model, "--port", str(port), "-c", str(args.ctx)]
-    preset_argv = theirs_argv + FIM_PRESET
+
+    def ours(port: int) -> list[str]:
+        return [sys.executable, "-m", "localqwen", "serve", model, "--port", str(port), "--ctx", str(args.ctx)]
+
+    def theirs(port: int) -> list[str]:
+        return [str(server), "-m", model, "--port", str(port), "-c", str(args.ctx)]
+
+    def preset(port: int) -> list[str]:
+        return theirs(port) + FIM_PRESET
 
     if args.only == "typing":  # both servers up at once, taking turns keystroke by keystroke, --rounds times
         rounds = []
         for _ in range(args.rounds):
-            other = free_port()
-            preset_here = [str(server), "-m", model, "--port", str(other), "-c", str(args.ctx)] + FIM_PRESET
-            with started(ours_argv, port) as (ours_url, _, _), started(preset_here, other) as (preset_url, _, _), \
+            ports = free_port(), free_port()
+            with started(ours(ports[0]), ports[0]) as (ours_url, _, _), \
+                    started(preset(ports[1]), ports[1]) as (preset_url, _, _), \
                     httpx.Client(timeout=600, headers={"Connection": "close"}) as client:
                 pair = Typist(client, ours_url, "localqwen", args.per_keystroke), \
                     Typist(client, preset_url, "preset", args.per_keystroke)
@@ -300,44 +323,41 @@ def main() -> None:
                     for typist in pair:
                         typist.key(k)
                 rounds.append([typist.result() for typist in pair])
-        ours, preset = ({"typing": [t for pair in rounds for t in pair[side]["typing"]],
-                         "first_answer_s": median([pair[side]["first_answer_s"] for pair in rounds]),
-                         "typing_empty": sum(pair[side]["typing_empty"] for pair in rounds)} for side in (0, 1))
+        mine, fim = ({"typing": [t for pair in rounds for t in pair[side]["typing"]],
+                      "first_answer_s": median([pair[side]["first_answer_s"] for pair in rounds]),
+                      "typing_empty": sum(pair[side]["typing_empty"] for pair in rounds)} for side in (0, 1))
         total = args.keystrokes * args.rounds
         print(f"\n{args.model.name}, {os.cpu_count()} CPUs, {args.rounds} rounds of {args.keystrokes} keystrokes, "
               f"the two servers taking turns\n")
         print("| what | llama-server FIM preset | localqwen | ratio |\n|---|---|---|---|")
-        # Not the time to the first completion: taking turns, localqwen's background fill of a
-        # prompt cut by its time limit runs while the preset works, and slows it. The full run,
-        # one server at a time, measures that.
-        typing_rows(preset, ours, first_answer=False)
-        print(f"| typing answers left empty (of {total}) | {preset['typing_empty']} | {ours['typing_empty']} | |")
+        typing_rows(fim, mine, first_answer=False)
+        print(f"| typing answers left empty (of {total}) | {fim['typing_empty']} | {mine['typing_empty']} | |")
         return
     chat_prompt = median([chat_prompt_seconds(model) for _ in range(3)])
-    theirs = measure(theirs_argv, port, args, full=True)
-    ours = measure(ours_argv, port, args, full=True)
-    preset = measure(preset_argv, port, args, full=False)
+    got = side_by_side({"llama-server": theirs, "localqwen": ours, "preset": preset}, args)
+    a, b, fim = got["llama-server"], got["localqwen"], got["preset"]
 
-    print(f"\n{args.model.name}, {os.cpu_count()} CPUs, median of {args.rounds}, {args.keystrokes} keystrokes\n")
+    print(f"\n{args.model.name}, {os.cpu_count()} CPUs, median of {args.rounds}, {args.keystrokes} keystrokes, "
+          f"the servers taking turns\n")
     print("| what | llama-server | localqwen | ratio |")
     print("|---|---|---|---|")
-    row("ready (s)", theirs["ready_s"], ours["ready_s"], ".2f", "lower is better")
-    row("chat time to first token (s)", theirs["chat_ttft_s"], ours["chat_ttft_s"], ".3f", "lower is better")
-    row("decode (tok/s)", theirs["decode_tok_s"], ours["decode_tok_s"], ".1f", "higher is better")
-    row("prompt (tok/s)", theirs["prompt_tok_s"], ours["prompt_tok_s"], ".1f", "higher is better")
-    typing_rows(preset, ours, theirs)
-    print(f"| typing answers left empty (of {args.keystrokes}) | {theirs['typing_empty']} (preset "
-          f"{preset['typing_empty']}) | {ours['typing_empty']} | |")
-    row("resident memory, RSS (GB)", theirs["rss"] / 1e9, ours["rss"] / 1e9, ".2f", "lower is better")
-    row("resident memory, PSS (GB)", theirs["pss"] / 1e9, ours["pss"] / 1e9, ".2f", "lower is better")
+    row("ready (s)", median(a["ready"]), median(b["ready"]), ".2f", "lower is better")
+    row("chat time to first token (s)", median(a["chat"]), median(b["chat"]), ".3f", "lower is better")
+    row("decode (tok/s)", median(a["decode"]), median(b["decode"]), ".1f", "higher is better")
+    row("prompt (tok/s)", median(a["prompt"]), median(b["prompt"]), ".1f", "higher is better")
+    typing_rows(fim, b, a, first_answer=False)
+    print(f"| typing answers left empty (of {args.keystrokes}) | {a['typing_empty']} (preset "
+          f"{fim['typing_empty']}) | {b['typing_empty']} | |")
+    row("resident memory, RSS (GB)", a["rss"] / 1e9, b["rss"] / 1e9, ".2f", "lower is better")
+    row("resident memory, PSS (GB)", a["pss"] / 1e9, b["pss"] / 1e9, ".2f", "lower is better")
     print(f"\n`localqwen chat {args.model.name} --plain` shows its prompt in {chat_prompt:.2f} s (median of 3)")
-    same = theirs["decode_text"] == ours["decode_text"]
+    same = a["decode_text"] == b["decode_text"]
     print(f"\ngreedy decode texts {'identical' if same else 'DIFFER'}")
     if not same:
-        a, b = str(theirs["decode_text"]), str(ours["decode_text"])
-        at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        print(f"  from character {at} (of {len(a)} / {len(b)}):\n  llama-server: {a[at - 40:at + 80]!r}\n"
-              f"  localqwen:    {b[at - 40:at + 80]!r}")
+        x, y = str(a["decode_text"]), str(b["decode_text"])
+        at = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+        print(f"  from character {at} (of {len(x)} / {len(y)}):\n  llama-server: {x[at - 40:at + 80]!r}\n"
+              f"  localqwen:    {y[at - 40:at + 80]!r}")
 
 
 def row(what: str, a: float, b: float, unit: str, better: str) -> None:
