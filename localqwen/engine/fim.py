@@ -1,8 +1,16 @@
 """Fill-in-the-middle prompts built from the vocabulary's own FIM tokens.
 
-Layout (Qwen2.5-Coder's repo-level format, as llama.cpp's server builds it):
-`<|repo_name|>REPO\\n<|file_sep|>FILE\\nTEXT…<|file_sep|>FILE\\n<|fim_prefix|>PREFIX<|fim_suffix|>SUFFIX<|fim_middle|>`.
+Layout (Qwen2.5-Coder's repo-level format):
+`<|repo_name|>REPO\n<|file_sep|>FILE\nTEXT…<|file_sep|>FILE\n<|fim_prefix|>LINES<|fim_suffix|>SUFFIX<|fim_middle|>LINE`,
+where LINES are the lines before the cursor's line and LINE is that line up to the cursor.
 Context from other files goes first so it stays in the KV cache while a person types.
+
+llama.cpp's server puts LINE at the end of the prefix instead, so every keystroke changes
+what comes before the suffix and the whole suffix is evaluated again (Qwen knows only
+prefix-suffix-middle order). Here LINE opens the middle: the model is asked for the
+middle from the start of the line, of which it is given the beginning, which is the same
+question, and a keystroke evaluates only what was typed. Both layouts answer held-out
+lines alike (bench/fim_quality.py).
 Pure functions over token lists: the tokenizer is passed in.
 """
 
@@ -33,18 +41,16 @@ FIM_METADATA_KEYS = {
 # Share of the room left for the cursor's file that goes to the text before the cursor.
 PREFIX_SHARE = 0.75
 SUFFIX_CAP = 256
-"""Tokens for the cursor's line and the suffix after it, with their two markers, as
-llama.cpp's FIM preset keeps them (a quarter of its 1024 batch; the suffix gets what the
-line leaves). Qwen's FIM is prefix-suffix-middle only, so every keystroke evaluates these
-again: their length is what a keystroke costs, and the lines nearest the cursor are the
-ones that shape the completion."""
+"""Tokens for the suffix with its two markers, as llama.cpp's FIM preset keeps them (a
+quarter of its 1024 batch, where the cursor's line must fit too). The lines nearest the
+cursor are the ones that shape the completion; the suffix is evaluated again each time
+the cursor moves to another line."""
 PREFIX_CAP = 768
 """Tokens kept from the lines before the cursor's line, as llama.cpp's FIM preset keeps
-them (three quarters of its batch). Every token kept is attended to by each suffix token
-evaluated again and each token generated, on every keystroke. The cursor's line is
-tokenized on its own after this window, so typing in it never moves the window; moving
-to another line moves it by a line, which the completion context's cache reuse shifts
-rather than evaluates again (see kv_reuse.py)."""
+them (three quarters of its batch). Every token kept is attended to by each token
+evaluated after it and each token generated. Typing in a line never moves this window;
+moving to another line moves it by a line, which the completion context's cache reuse
+shifts rather than evaluates again (see kv_reuse.py)."""
 
 
 def find_fim_tokens(
@@ -87,9 +93,14 @@ class FimPrompt:
     truncated: bool
     extra_used: int
     extra_dropped: int
-    cursor_line_at: int
-    """Where the cursor's line starts: what follows it (the line, the suffix) changes with
-    every keystroke; what comes before stays cached while a person types."""
+    suffix_at: int
+    """Where the suffix marker is: the suffix and the cursor's line after it are what the
+    completion depends on most, so a time limit may cut the prompt only before here."""
+    heal: int | None = None
+    """The cursor's line's last token, left out of `tokens`. A word typed half way ends
+    in a token the model never saw followed by the rest of that word (training text was
+    tokenized whole), so it would start a new word instead: the first token generated
+    must begin with this one's text, and that text is not part of the answer."""
 
 
 def split_cursor_line(prefix: str) -> tuple[str, str]:
@@ -141,50 +152,56 @@ def build_fim_prompt(
     filename: str = "file",
     prefix_cap: int | None = PREFIX_CAP,
     suffix_cap: int | None = SUFFIX_CAP,
+    heal: bool = True,
 ) -> FimPrompt:
     """Build the FIM prompt in at most `budget` tokens.
 
     The lines before the cursor's line keep their last `prefix_cap` tokens, the suffix
-    its first `suffix_cap` less the cursor's line and two markers (None: all). Too long:
-    the oldest extra chunks go first, then the far ends of prefix and suffix (about 3:1),
-    keeping the text nearest the cursor.
+    its first `suffix_cap` less two markers (None: all). Too long: the oldest extra chunks
+    go first, then the far ends of the lines before and the suffix (about 3:1), keeping
+    the text nearest the cursor; the cursor's line goes last, its last token left for
+    the answer to heal (`FimPrompt.heal`) unless `heal` is False.
     """
     lines, line = split_cursor_line(prefix)
     before = tokenize(lines)
     if prefix_cap is not None:
         before = before[max(0, len(before) - prefix_cap):]
     line_ids = tokenize(line)
-    prefix_ids = before + line_ids
     suffix_ids = tokenize(suffix)
     if suffix_cap is not None:
-        suffix_ids = suffix_ids[: max(0, suffix_cap - 2 - len(line_ids))]
+        suffix_ids = suffix_ids[: max(0, suffix_cap - 2)]
     markers = 3
     context = _context(tokenize, fim, extra, repo_name, filename)
     # Drop the oldest chunks while the cursor's file does not fit beside the context
     # (a running total: each chunk is tokenized once, however many there are).
+    file_len = markers + len(before) + len(line_ids) + len(suffix_ids)
     context_len = len(context.head) + sum(map(len, context.chunks)) + len(context.tail)
     dropped = 0
-    while dropped < len(context.chunks) and context_len + markers + len(prefix_ids) + len(suffix_ids) > budget:
+    while dropped < len(context.chunks) and context_len + file_len > budget:
         context_len -= len(context.chunks[dropped])
         dropped += 1
     context_tokens = context.tokens(dropped)
-    context_len = len(context_tokens)
 
-    room = budget - markers - context_len
+    room = budget - markers - len(context_tokens)
     if room < 1:
         raise PromptTooLongError(
-            f"a FIM prompt needs at least {markers + context_len + 1} tokens but only {budget} fit the context"
+            f"a FIM prompt needs at least {markers + len(context_tokens) + 1} tokens but only {budget} fit the context"
         )
     truncated = dropped > 0
-    if len(prefix_ids) + len(suffix_ids) > room:
+    if len(line_ids) > room:
+        truncated = True
+        line_ids = line_ids[len(line_ids) - room:]
+    room -= len(line_ids)
+    if len(before) + len(suffix_ids) > room:
         truncated = True
         keep_suffix = min(len(suffix_ids), room - int(room * PREFIX_SHARE))
-        keep_prefix = min(len(prefix_ids), room - keep_suffix)
-        keep_suffix = min(len(suffix_ids), room - keep_prefix)
-        prefix_ids = prefix_ids[len(prefix_ids) - keep_prefix:]
+        keep_before = min(len(before), room - keep_suffix)
+        keep_suffix = min(len(suffix_ids), room - keep_before)
+        before = before[len(before) - keep_before:]
         suffix_ids = suffix_ids[:keep_suffix]
 
-    tokens = context_tokens + [fim.prefix, *prefix_ids, fim.suffix, *suffix_ids, fim.middle]
-    line_at = len(tokens) - 2 - len(suffix_ids) - min(len(line_ids), len(prefix_ids))
+    healed = line_ids.pop() if heal and line_ids else None
+    head = context_tokens + [fim.prefix, *before]
+    tokens = head + [fim.suffix, *suffix_ids, fim.middle, *line_ids]
     return FimPrompt(tokens=tokens, truncated=truncated, extra_used=len(context.chunks) - dropped,
-                     extra_dropped=dropped, cursor_line_at=line_at)
+                     extra_dropped=dropped, suffix_at=len(head), heal=healed)

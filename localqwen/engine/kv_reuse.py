@@ -1,16 +1,16 @@
 """Reuse a shifted chunk of the KV cache when text before it went away (llama.cpp's `--cache-reuse`).
 
-Deleting at the cursor (backspace) leaves everything after it in the cache, only at
-positions a few tokens too far right; a FIM prefix window (fim.PREFIX_CAP) loses its
-first line when the cursor moves down one. Either way the chunk is moved left instead
-of evaluated again. The moved keys are re-rotated (RoPE) exactly, but they were computed
+A FIM prefix window (fim.PREFIX_CAP) loses its first line when the cursor moves down
+one; deleting a line above the cursor leaves everything after it in the cache, only at
+positions a few tokens too far right. Either way the chunk is moved left instead of
+evaluated again. The moved keys are re-rotated (RoPE) exactly, but they were computed
 with the old text before them, so the result is an approximation, as llama.cpp's FIM
 preset accepts it (`--cache-reuse 256`, the completion side's default here).
 
 Insertions cannot be served this way: llama.cpp (as bundled with llama-cpp-python
 0.3.36) requires every new batch to continue after the last cached position, so new
-tokens can never be placed before a kept chunk. Typing mostly inserts; measured in
-bench/bench_server.py and the README.
+tokens can never be placed before a kept chunk. Typing needs none of this: the cursor's
+line comes last in a FIM prompt (fim.py), so a keystroke only changes the tail.
 Pure planning over token lists; the engine carries the plan out.
 """
 

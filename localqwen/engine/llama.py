@@ -189,12 +189,14 @@ class LlamaEngine:
             extra=extra,
             repo_name=repo_name,
             filename=filename,
+            heal=sampling is None or sampling.grammar is None,  # a grammar constrains the answer from its start
         )
         stream = self.generate(
             prompt.tokens, sampling=sampling or self.presets.fim, max_tokens=max_tokens, stop=stop
         )
         stream.stats.truncated = prompt.truncated
-        stream.cut_before = prompt.cursor_line_at
+        stream.cut_before = prompt.suffix_at
+        stream.heal = b"" if prompt.heal is None else self._tokens.piece(prompt.heal)
         return stream
 
     def complete(
@@ -254,6 +256,11 @@ class LlamaEngine:
     def threads_now(self) -> tuple[int, int]:
         """The (generation, batch) threads llama.cpp runs this context with at present."""
         return llama_cpp.llama_n_threads(self._llm.ctx), llama_cpp.llama_n_threads_batch(self._llm.ctx)
+
+    @property
+    def cached_tokens(self) -> list[int]:
+        """The tokens the KV cache holds now: the last prompt and its answer but the last token."""
+        return [int(token) for token in self._llm.input_ids[: self._llm.n_tokens]]
 
     @property
     def busy(self) -> bool:
@@ -400,14 +407,18 @@ class LlamaEngine:
         # The last token sampled is never decoded: the cache holds what the next prompt
         # can share (prompt and answer but the last token), and `input_ids` says so.
         try:
+            heal = stream.heal
             with SamplerChain(sampling, seed, self._vocab.vocab) as sampler:
                 while True:
+                    if heal:
+                        vocab.allow_only(ctx, vocab.starting_with(heal))
                     token = sampler.sample(ctx)
                     if vocab.ends_generation(token):
                         reason = "eos"
                         break
                     stats.predicted_n += 1
-                    text, hit = stopper.feed(decoder.decode(vocab.piece(token)))
+                    piece, heal = vocab.piece(token)[len(heal):], b""
+                    text, hit = stopper.feed(decoder.decode(piece))
                     yield from splitter.feed(text)
                     if hit:
                         reason = "stop"

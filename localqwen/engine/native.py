@@ -9,9 +9,11 @@ own server reaches. These keep the per-token work to one sample and one decode c
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 
 import llama_cpp
+import numpy as np
 
 from localqwen.engine.errors import BackendError, GrammarError
 from localqwen.engine.types import Sampling
@@ -97,6 +99,26 @@ class Vocabulary:
         self._pieces: dict[int, bytes] = {}
         self._ends: dict[int, bool] = {}
         self._buffer = ctypes.create_string_buffer(64)
+        self._n = llama_cpp.llama_vocab_n_tokens(vocab)
+        self._sorted: tuple[list[bytes], np.ndarray] | None = None
+
+    def starting_with(self, text: bytes) -> np.ndarray:
+        """The ids of every token whose text begins with `text` (control tokens have none).
+
+        The vocabulary's texts are sorted once (about a second for Qwen's 151,936), after
+        which each lookup is two binary searches."""
+        if self._sorted is None:
+            ordered = sorted((self.piece(token), token) for token in range(self._n))
+            self._sorted = [piece for piece, _ in ordered], np.array([token for _, token in ordered], dtype=np.int64)
+        texts, ids = self._sorted
+        return ids[bisect.bisect_left(texts, text):bisect.bisect_left(texts, _after_all_starting_with(text))]
+
+    def allow_only(self, ctx: llama_cpp.llama_context_p, tokens: np.ndarray) -> None:
+        """Make every token but these impossible in the last logits, before sampling."""
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(self._n,))
+        kept = logits[tokens]
+        logits.fill(-np.inf)
+        logits[tokens] = kept
 
     def piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)
@@ -117,3 +139,10 @@ class Vocabulary:
                 or llama_cpp.llama_vocab_get_attr(self._vocab, token) & _ENDS
             )
         return ends
+
+
+def _after_all_starting_with(text: bytes) -> bytes:
+    """The least bytes string above every string that begins with `text` (b"\\xff" * 999
+    when there is none: no token is that long)."""
+    stripped = text.rstrip(b"\xff")
+    return stripped[:-1] + bytes([stripped[-1] + 1]) if stripped else b"\xff" * 999

@@ -22,10 +22,14 @@ class Stream:
         # Set before iterating: stop evaluating the prompt after this long (what is
         # evaluated stays cached for the next request), e.g. an editor's t_max_prompt_ms.
         self.prompt_time_limit_s: float | None = None
-        # The time limit stops evaluation only before this token. A FIM prompt's cursor line
-        # and suffix change with every keystroke: cut short, they would only be left for the
-        # next request to evaluate again, so once reached they are evaluated whole.
+        # The time limit stops evaluation only before this token. A FIM prompt's suffix and
+        # cursor line are what its answer depends on most and change as the cursor moves:
+        # cut short, they would only be left for the next request to evaluate again, so
+        # once reached they are evaluated whole.
         self.cut_before = len(prompt_tokens)
+        # The first token generated must begin with these bytes, which the answer leaves
+        # out: the text of a prompt token held back so the model may finish its word.
+        self.heal = b""
         self._iterator = run(self)
 
     def __iter__(self) -> Iterator[Delta]:
