@@ -1,3 +1,4 @@
+from dataclasses import replace
 import threading
 from pathlib import Path
 
@@ -365,3 +366,34 @@ def test_a_schema_or_grammar_llama_cpp_cannot_take_is_refused_before_any_answer(
         json_schema_grammar({"type": "object", "properties": {"x": {"$ref": "https://example.com/x.json"}}})
     with pytest.raises(GrammarError, match="could not parse the grammar"):
         engine.complete("x", max_tokens=4, sampling=Sampling(grammar="root ::= ( unclosed"))
+
+
+def test_contexts_over_one_file_share_its_weights_until_the_last_closes(tiny_qwen3: Path) -> None:
+    """serve's completion context over the chat model's file loaded the weights a second
+    time: on a GPU, twice the memory the plan kept. Now both contexts use one model, which
+    outlives whichever context closes first."""
+    from localqwen.engine import weights
+    from localqwen.engine.llama import weights_key
+
+    placement = Placement(n_ctx=256, n_threads=1)
+    key = weights_key(tiny_qwen3, placement)
+    others = weights.users(key)  # engines other tests keep open
+    first, second = LlamaEngine(tiny_qwen3, placement), LlamaEngine(tiny_qwen3, replace(placement, n_ctx=512))
+    try:
+        assert weights.users(key) == others + 2
+        assert first._llm._model is second._llm._model
+        with second.complete("hello", max_tokens=4, sampling=GREEDY) as alone:
+            expected = alone.collect()
+        first.close()
+        assert weights.users(key) == others + 1
+        with second.complete("hello", max_tokens=4, sampling=GREEDY) as after:
+            assert after.collect() == expected  # the weights are still there
+    finally:
+        first.close()
+        second.close()
+    assert weights.users(key) == others
+    other = LlamaEngine(tiny_qwen3, replace(placement, n_gpu_layers=0))
+    try:
+        assert weights.users(key) == others  # other layers on other devices: its own weights
+    finally:
+        other.close()

@@ -24,6 +24,7 @@ from localqwen.engine.sampling import Presets, presets_for_file
 from localqwen.engine.stops import StopMatcher
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
+from localqwen.engine.weights import open_llama, release
 from localqwen.engine.types import GREEDY, ChatMessage, Delta, ExtraChunk, ModelInfo, Sampling
 from localqwen.engine.errors import FimUnsupportedError, ModelLoadError, PromptTooLongError
 from localqwen.hardware.cpu import cpu_counts
@@ -65,6 +66,12 @@ def llama_kwargs(placement: Placement) -> dict[str, object]:
     return kwargs
 
 
+def weights_key(path: str | Path, placement: Placement) -> tuple[object, ...]:
+    """What makes two loads of a file the same weights: the file and where its layers go."""
+    return (str(Path(path).resolve()), placement.n_gpu_layers, placement.split_mode, placement.main_gpu,
+            tuple(placement.tensor_split))
+
+
 class LlamaEngine:
     """A loaded model. Streams hold the context one at a time; others wait their turn."""
 
@@ -90,10 +97,11 @@ class LlamaEngine:
         self._active: Stream | None = None
         self._fill: Stream | None = None  # a cut-short prompt filling the cache in the background
         self._closed = False
+        self._weights = weights_key(header.path, placement)
         try:
-            self._llm = llama_cpp.Llama(
+            self._llm = open_llama(self._weights, lambda: llama_cpp.Llama(
                 model_path=str(header.path), seed=seed, verbose=verbose, **llama_kwargs(placement)
-            )
+            ))
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{header.path}: llama.cpp could not load this GGUF ({exc})") from exc
         self._vocab = self._llm._model  # the model: token attributes, training context
@@ -288,6 +296,7 @@ class LlamaEngine:
                 self._closed = True
                 self._step.close()
                 self._llm.close()
+                release(self._weights)
         finally:
             self._lock.release()
 
