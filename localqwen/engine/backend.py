@@ -8,7 +8,7 @@ cancels the completion a newer one replaces; the TUI's Esc cancels its own answe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from localqwen.engine.sampling import Presets
@@ -35,7 +35,11 @@ class Backend(Protocol):
         sampling: Sampling | None = None,
         max_tokens: int | None = None,
         stop: Sequence[str] = (),
-    ) -> Stream: ...
+        tools: Sequence[Mapping] = (),
+    ) -> Stream:
+        """`tools`: OpenAI function tools offered to the model; its calls come back as
+        text in the template's own form (engine/tool_calls.py reads them)."""
+        ...
 
     def fim(
         self,

@@ -7,8 +7,9 @@ complete it as a raw prompt.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 
@@ -26,11 +27,20 @@ def _raise(message: str) -> None:
     raise ChatTemplateError(f"the model's chat template refused the conversation: {message}")
 
 
+def _tojson(value: object, ensure_ascii: bool = False, indent: int | None = None,
+            separators: tuple[str, str] | None = None, sort_keys: bool = False) -> str:
+    """`tojson` as the templates were written for (Hugging Face's): keys in their order,
+    text as it is. Jinja's own sorts keys and escapes <, > and & as \\u003c…, so tools
+    reached the model in another shape than it was trained on."""
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
 @lru_cache(maxsize=8)
 def _compile(source: str) -> jinja2.Template:
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     env.globals["raise_exception"] = _raise
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    env.filters["tojson"] = _tojson
     try:
         return env.from_string(source)
     except jinja2.TemplateError as exc:
@@ -45,17 +55,41 @@ def render_chat(
     add_generation_prompt: bool = True,
     bos_token: str = "",
     eos_token: str = "",
+    tools: Sequence[Mapping] | None = None,
 ) -> str:
+    """`tools`: OpenAI function tools ({"type": "function", "function": {...}}), which the
+    template describes to the model its own way; None or empty: none offered."""
     try:
         return _compile(template).render(
-            messages=[{"role": m.role, "content": m.content} for m in messages],
+            messages=[_message(m) for m in messages],
             add_generation_prompt=add_generation_prompt,
             enable_thinking=enable_thinking,
             bos_token=bos_token,
             eos_token=eos_token,
+            tools=list(tools) if tools else None,
         )
     except jinja2.TemplateError as exc:
         raise ChatTemplateError(f"the model's chat template failed: {exc}") from exc
+
+
+def _message(message: ChatMessage) -> dict[str, object]:
+    """A message as templates read it. Calls carry their arguments as an object: Qwen's
+    templates write them out with `tojson` or walk their items."""
+    out: dict[str, object] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [{"id": call.id, "type": "function",
+                              "function": {"name": call.name, "arguments": _arguments(call.arguments)}}
+                             for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def _arguments(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def soft_switch(messages: Sequence[ChatMessage]) -> bool | None:

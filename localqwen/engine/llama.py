@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import llama_cpp
@@ -148,6 +148,7 @@ class LlamaEngine:
         sampling: Sampling | None = None,
         max_tokens: int | None = None,
         stop: Sequence[str] = (),
+        tools: Sequence[Mapping] = (),
     ) -> Stream:
         """Chat with the model's own template. `thinking=None`: `/think`, `/no_think`, else on."""
         if thinking is None:
@@ -157,7 +158,7 @@ class LlamaEngine:
         template = self.info.chat_template
         if not template:
             raise ModelLoadError(f"{self.info.path}: the GGUF has no chat template")
-        prompt = render_chat(template, messages, enable_thinking=thinking)
+        prompt = render_chat(template, messages, enable_thinking=thinking, tools=tools)
         tokens = self.tokenize(prompt, special=True)
         splitter = ThinkSplitter(in_think=opens_thinking(prompt))
         return self.generate(

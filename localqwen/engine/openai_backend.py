@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import httpx
 
@@ -21,7 +21,7 @@ from localqwen.engine.sampling import QWEN_PRESETS, Presets
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
 from localqwen.engine.types import ChatMessage, Delta, ExtraChunk, FimTokens, ModelInfo, Sampling
-from localqwen.engine.errors import BackendError
+from localqwen.engine.errors import BackendError, ToolsUnsupportedError
 
 UNKNOWN_CTX = 32768  # when the server does not say (vLLM and localqwen report max_model_len)
 TEXT_FIM = FimTokens(prefix=-1, suffix=-1, middle=-1, source="vocab")  # markers sent as text
@@ -66,7 +66,10 @@ class OpenAIBackend:
     # --- requests ---------------------------------------------------------------------
 
     def chat(self, messages: Sequence[ChatMessage], *, thinking: bool | None = None, sampling: Sampling | None = None,
-             max_tokens: int | None = None, stop: Sequence[str] = ()) -> Stream:
+             max_tokens: int | None = None, stop: Sequence[str] = (), tools: Sequence[Mapping] = ()) -> Stream:
+        if tools or any(m.tool_calls or m.role == "tool" for m in messages):
+            # Its answer would carry calls as structured fields, which a Stream of text does not.
+            raise ToolsUnsupportedError(f"{self.base_url}: tool calls through a remote backend are not supported yet")
         sampling = sampling or self.presets.for_chat(thinking is not False)
         body: dict[str, object] = {"messages": [{"role": m.role, "content": m.content} for m in messages],
                                    **self._sampling(sampling), "stop": list(stop) or None}

@@ -5,15 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 DeltaKind = Literal["reasoning", "content"]
 StopReason = Literal["eos", "stop", "length", "cancelled", "prefill", "prompt_timeout"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: str
+    """A JSON object as text, as OpenAI's API carries it."""
+    id: str = ""
 
 
 @dataclass(frozen=True)
 class ChatMessage:
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    """An assistant turn's calls, rendered back through the template with their results."""
+    tool_call_id: str | None = None
+    """A tool turn: the call it answers."""
+
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from localqwen import __version__
 from localqwen.engine.backend import Backend
 from localqwen.engine.chat_template import soft_switch
+from localqwen.engine.tool_calls import ToolCallSplitter, tool_form
 from localqwen.engine.types import ChatMessage, GenerationStats, Sampling
-from localqwen.server import parse
+from localqwen.server import parse, tools
 from localqwen.server.bridge import deltas, sse
 from localqwen.server.errors import ApiError
 from localqwen.server.results import OPENAI_FINISH
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 ROLE_NAMES = {"developer": "system"}  # OpenAI's newer name for the system message
 FINGERPRINT = f"localqwen-{__version__}"  # OpenAI's system_fingerprint: which server build answered
 ALIAS = "localqwen"  # listed by /v1/models, for client configs written before a model is chosen
@@ -149,7 +150,12 @@ def _messages(body: dict) -> list[ChatMessage]:
             content = ""
         if not isinstance(content, str):
             raise ApiError(400, f"messages[{i}].content must be a string or a list of text parts")
-        out.append(ChatMessage(role, content))
+        calls = tools.message_calls(message, i) if role == "assistant" else ()
+        answers = message.get("tool_call_id") if role == "tool" else None
+        if answers is not None and not isinstance(answers, str):
+            raise ApiError(400, f"messages[{i}].tool_call_id must be a string")
+        out.append(ChatMessage(role, content, calls, answers))
+    tools.check_results([m.role for m in out], [m.tool_calls for m in out], [m.tool_call_id for m in out])
     return out
 
 
@@ -203,13 +209,19 @@ async def chat_completions(request: Request) -> Response:
     field = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     max_tokens = parse.integer(body, field, 0, 1, limit) if body.get(field) is not None else None
     grammar = _response_format(body)
+    form = tool_form(engine.info.chat_template)
+    offered = tools.parse_tools(body, form, model)
+    if offered.grammar is not None:
+        if grammar is not None:
+            raise ApiError(400, "'response_format' and a required tool call cannot both shape one answer")
+        grammar = offered.grammar
     if grammar is not None:
         thinking = False  # the grammar holds from the first token: no <think> part before the JSON
     # The preset follows what the prompt will do: the request's switch, else `/think` or `/no_think`, else on.
     preset_thinking = next(t for t in (thinking, soft_switch(messages), True) if t is not None)
     sampling = replace(_sampling(body, engine.presets.for_chat(preset_thinking)), grammar=grammar)
     stream = await asyncio.to_thread(engine.chat, messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens,
-                                     stop=parse.stop_list(body))  # tokenized off the event loop
+                                     stop=parse.stop_list(body), tools=offered.tools)  # tokenized off the event loop
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     include_usage = _wants_usage(body)
 
@@ -218,28 +230,58 @@ async def chat_completions(request: Request) -> Response:
                 "system_fingerprint": FINGERPRINT,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
+    calls = ToolCallSplitter(form, offered.tools) if offered.tools and form is not None else None
+
+    def finish(made_calls: bool) -> str:
+        return "tool_calls" if made_calls else OPENAI_FINISH.get(stream.stats.stop_reason, "stop")
+
     if not parse.flag(body, "stream"):
         parts: dict[str, list[str]] = {"reasoning": [], "content": []}
         async for delta in deltas(stream, request):
             parts[delta.kind].append(delta.text)
         request.state.stats = stream.stats
-        message: dict[str, object] = {"role": "assistant", "content": "".join(parts["content"])}
+        content, made = "".join(parts["content"]), []
+        if calls is not None:
+            items = calls.feed(content) + calls.flush()
+            content = "".join(item for item in items if isinstance(item, str))
+            made = [item for item in items if not isinstance(item, str)]
+        message: dict[str, object] = {"role": "assistant", "content": content if content or not made else None}
         if parts["reasoning"]:
             message["reasoning_content"] = "".join(parts["reasoning"])
+        if made:
+            message["tool_calls"] = [tools.call_object(call) for call in made]
         return JSONResponse({
             "id": ident, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": FINGERPRINT,
-            "choices": [{"index": 0, "message": message, "finish_reason": OPENAI_FINISH.get(stream.stats.stop_reason, "stop")}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish(bool(made))}],
             "usage": _usage(stream.stats),
         })
 
     async def events() -> AsyncIterator[bytes]:
         yield sse(chunk({"role": "assistant", "content": ""}, None))
+        made = 0
+
+        def content_events(items: list) -> list[bytes]:
+            nonlocal made
+            out = []
+            for item in items:
+                if isinstance(item, str):
+                    out.append(sse(chunk({"content": item}, None)))
+                else:
+                    out.append(sse(chunk({"tool_calls": [tools.call_delta(item, made)]}, None)))
+                    made += 1
+            return out
+
         async for delta in deltas(stream, request):
-            key = "reasoning_content" if delta.kind == "reasoning" else "content"
-            yield sse(chunk({key: delta.text}, None))
+            if delta.kind == "reasoning":
+                yield sse(chunk({"reasoning_content": delta.text}, None))
+                continue
+            for event in content_events(calls.feed(delta.text) if calls is not None else [delta.text]):
+                yield event
+        for event in content_events(calls.flush() if calls is not None else []):
+            yield event
         request.state.stats = stream.stats
-        yield sse(chunk({}, OPENAI_FINISH.get(stream.stats.stop_reason, "stop")))
+        yield sse(chunk({}, finish(made > 0)))
         if include_usage:
             yield sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                        "system_fingerprint": FINGERPRINT, "choices": [], "usage": _usage(stream.stats)})

@@ -44,6 +44,7 @@ class TinySpec:
     # be a multiple of 32 (Q8_0 blocks).
     vocab: VocabKind = "tiny"
     seed: int = 1234
+    chat_template: str | None = None  # a template of one's own (a real Qwen one, say) over the built-in ones
 
     @property
     def head_dim(self) -> int:
@@ -103,7 +104,7 @@ def _add_tokenizer(writer: gguf.GGUFWriter, vocab: Vocab, spec: TinySpec) -> Non
     writer.add_pad_token_id(vocab.id_of("<|endoftext|>"))
     writer.add_add_bos_token(False)
     template = QWEN36_CHAT_TEMPLATE if spec.opens_think_in_prompt else QWEN3_CHAT_TEMPLATE
-    writer.add_chat_template(template if spec.thinking else QWEN25_CHAT_TEMPLATE)
+    writer.add_chat_template(spec.chat_template or (template if spec.thinking else QWEN25_CHAT_TEMPLATE))
     if spec.fim_tokens and spec.fim_ids_in_metadata:
         keys = gguf.Keys.Tokenizer
         for key, text in (
