@@ -2,9 +2,8 @@
 
 Chat and FIM get separate contexts (two engines), so a long chat never holds a
 completion back and a completion never evicts the chat's KV cache. Without
-`--fim-model` the FIM engine is a second context over the same file: on the CPU the
-weights are shared through mmap; on a GPU they are loaded twice, so a small FIM model
-is the better choice there.
+`--fim-model` the FIM engine is a second context over the same loaded weights
+(engine/weights.py), on the CPU and on a GPU alike.
 """
 
 from __future__ import annotations
