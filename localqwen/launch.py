@@ -162,18 +162,29 @@ class _Catalog:
 def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], locate: Locate | None) -> _Target:
     if is_url(text):
         return _Target("url", text)
-    if looks_like_path(text):
+    if looks_like_path(text) and not _pulled_repo(text, catalog):
         from localqwen.catalog.gguf_arch import spec_from_file
 
         model = spec_from_file(Path(text).expanduser())  # a missing or broken file: one line
         return _Target("gguf", text, model, model.builds[0], Path(model.source))
     from localqwen.pull import pull_target
 
-    model, build = pull_target(text, catalog.get(), hardware)
+    model, build = pull_target(text, catalog.get(), hardware, offline=True)  # opening never downloads
     label = f"{model.id}:{build.quant}"
     if build.format == "awq":
         return _Target("awq", label, model, build)
     return _Target("gguf", label, model, build, _pulled_file(model, build, catalog.get(), locate))
+
+
+def _pulled_repo(text: str, catalog: _Catalog) -> bool:
+    """`owner/repo[:QUANT]` that was pulled from the Hub (so it is in the catalog), not a path."""
+    from localqwen.pull.hub_repo import hub_repo_name
+    from localqwen.pull.target import split_name
+
+    if Path(text).expanduser().exists():
+        return False
+    repo = hub_repo_name(split_name(text)[0])
+    return repo is not None and repo.lower() in (m.id.lower() for m in catalog.get().models)
 
 
 def _pulled_file(model: ModelSpec, build: Build, catalog: Catalog, locate: Locate | None) -> Path:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 PIECE = 64 * 1024
 
@@ -46,6 +46,7 @@ class HubRepo:
     files: dict[str, HubFile]
     commit: str = "c0ffee" + "0" * 34
     token: str | None = None  # a gated repo: its files need `Authorization: Bearer TOKEN`
+    downloads: int = 0  # what the search sorts by
 
 
 @dataclass
@@ -109,6 +110,8 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                 return self._error(503, "Service Unavailable", "")
             if path == "/api/agent-harnesses":  # huggingface_hub asks for this registry once a day
                 return self._send_bytes(b'{"standardEnvVars": [], "harnesses": {}}', head, {})
+            if path == "/api/models":
+                return self._search(head)
             if match := _API.match(path):
                 return self._api(match.group(1), match.group(2) or "main", head)
             if match := _RESOLVE.match(path):
@@ -130,6 +133,20 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
+
+        def _search(self, head: bool) -> None:
+            """The Hub's model search: repos whose id holds `search`, with a .gguf file when
+            `filter=gguf`, most downloaded first, at most `limit`."""
+            query = parse_qs(urlsplit(self.path).query)
+            text = query.get("search", [""])[0].lower()
+            gguf = "gguf" in query.get("filter", [])
+            hits = [(repo_id, repo) for repo_id, repo in hub.repos.items() if text in repo_id.lower()
+                    and (not gguf or any(name.endswith(".gguf") for name in repo.files))]
+            hits.sort(key=lambda hit: -hit[1].downloads)
+            limit = int(query.get("limit", ["1000"])[0])
+            body = [{"id": repo_id, "modelId": repo_id, "downloads": repo.downloads, "tags": ["gguf"] if gguf else []}
+                    for repo_id, repo in hits[:limit]]
+            self._send_bytes(json.dumps(body).encode(), head, {"Content-Type": "application/json"})
 
         def _repo(self, repo_id: str, revision: str) -> HubRepo | None:
             repo = hub.repos.get(repo_id)

@@ -404,3 +404,78 @@ def test_pulled_build_is_what_chat_and_serve_open_by_name(world: World) -> None:
     assert chat.stdout.strip()
     missing = world.run("chat", "tiny-test:Q4_K_M", stdin_text="hello\n")
     assert "is not on disk" in one_error_line(missing, 2)
+
+
+def test_any_hub_gguf_repo_is_planned_pulled_and_opened_by_its_name(world: World) -> None:
+    """`pull owner/repo` for a repo outside the catalog: its quants from the file names,
+    the plan's choice from one header read by range, then chat opens it by that name."""
+    result = world.run("pull", "org/tiny-GGUF", "--hardware", "laptop-cpu-16g", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["model"] == "org/tiny-GGUF" and data["repo"] == "org/tiny-GGUF"
+    assert data["build"] in ("Q6_K", "Q4_K_M", "Q8_0")
+    assert any(r.startswith("GET /cdn/") and "bytes=0-" in r for r in world.hub.requests)  # the header, by range
+    listed = {m["build"] for m in world.models() if m["model"] == "org/tiny-GGUF"}
+    assert data["build"] in listed
+    again = world.run("pull", "hf.co/org/tiny-GGUF:q6_k", "--json")  # Ollama's and llama.cpp's -hf form
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["build"] == "Q6_K"
+    chat = world.run("chat", "org/tiny-GGUF:Q6_K", "--plain", "--max-tokens", "4", stdin_text="hello\n")
+    assert chat.returncode == 0, chat.stderr
+    split = world.run("pull", "org/tiny-GGUF:Q8_0", "--json")
+    assert [f["file"] for f in json.loads(split.stdout)["files"]] == [
+        f"split/tiny-Q8_0-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+
+
+def test_a_hub_repo_pulled_before_is_known_offline(world: World) -> None:
+    assert world.run("pull", "org/tiny-GGUF:Q6_K").returncode == 0
+    world.hub.requests.clear()
+    offline = world.run("pull", "org/tiny-GGUF:Q6_K", "--offline")
+    assert offline.returncode == 0, offline.stderr
+    assert world.hub.requests == []
+    never = world.run("pull", "org/other-GGUF:Q6_K", "--offline")
+    assert "offline, and org/other-GGUF was never pulled" in one_error_line(never, 1)
+
+
+@pytest.mark.parametrize(
+    "target, problem",
+    [
+        ("org/tiny-GGUF:Q2_K", "org/tiny-GGUF has no build 'Q2_K' (builds: org/tiny-GGUF:"),
+        ("org/missing-GGUF", "org/missing-GGUF: no such repository"),
+        ("org/notes", "org/notes holds no GGUF file with a quant in its name"),
+    ],
+)
+def test_bad_hub_repos_are_one_line_and_exit_2(world: World, target: str, problem: str) -> None:
+    world.hub.add_repo("org/notes", {"README.md": b"# notes\n"})
+    assert problem in one_error_line(world.run("pull", target), 2)
+
+
+def test_search_lists_gguf_repos_with_the_best_quant_that_fits(world: World) -> None:
+    world.hub.repos["org/tiny-GGUF"].downloads = 50
+    world.hub.add_repo("org/tiny-safetensors", {"model.safetensors": b"x" * 100})  # no GGUF: not listed
+    small = world.hub.add_repo("other/tiny-small-GGUF", {"tiny-Q4_K_M.gguf": world.files["tiny-Q6_K.gguf"]})
+    small.downloads = 900
+    result = world.run("search", "tiny", "--hardware", "laptop-cpu-16g", "--json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert [f["repo"] for f in found] == ["other/tiny-small-GGUF", "org/tiny-GGUF"]  # most downloaded first
+    tiny = found[1]
+    assert {b["quant"] for b in tiny["builds"]} == {"Q6_K", "Q4_K_M", "Q8_0"}
+    assert tiny["best"] == max(tiny["builds"], key=lambda b: b["size_bytes"])["quant"] and tiny["where"] == "RAM"
+    text = world.run("search", "tiny", "--hardware", "laptop-cpu-16g")
+    assert "pull org/tiny-GGUF:" in text.stdout and "(RAM)" in text.stdout
+    nothing = world.run("search", "zebra")
+    assert nothing.returncode == 0 and "no GGUF repository on the Hub matches 'zebra'" in nothing.stdout
+
+
+def test_search_offline_says_so_without_asking(world: World) -> None:
+    line = one_error_line(world.run("search", "tiny", HF_HUB_OFFLINE="1"), 1)
+    assert "offline: searching asks the Hub" in line and world.hub.requests == []
+
+
+def test_a_gated_hub_repo_header_is_read_with_the_token_which_stays_with_the_hub(world: World) -> None:
+    """The header read by range (to plan before pulling) sent HF_TOKEN on to the CDN."""
+    result = world.run("pull", "org/gated-GGUF:Q6_K", HF_TOKEN=TOKEN, HF_HUB_DISABLE_IMPLICIT_TOKEN="1")
+    assert result.returncode == 0, result.stderr
+    assert any(r.startswith("GET /cdn/") and "bytes=0-" in r for r in world.hub.requests)
+    assert not world.hub.cdn_saw_token

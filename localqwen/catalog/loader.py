@@ -7,6 +7,7 @@ A person extends the catalog by dropping a TOML file with the same schema into
 from __future__ import annotations
 
 import difflib
+import json
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -113,6 +114,39 @@ class Catalog:
                 return model
         wanted = (header_name or "").strip().lower()
         return next((m for m in self.models if wanted and wanted in (m.id.lower(), m.name.lower())), None)
+
+
+def model_toml(model: ModelSpec) -> str:
+    """A model in the catalog's own TOML schema (what `load_file` reads back)."""
+    def value(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(str(v), ensure_ascii=False)  # a TOML basic string
+
+    lines = ["[[model]]"]
+    for key in ("id", "name", "family", "context", "thinking", "fim", "params_b", "active_params_b"):
+        lines.append(f"{key} = {value(getattr(model, key))}")
+    lines.append("arch = {" + ", ".join(f"{k} = {value(v)}" for k, v in vars(model.arch).items()) + "}")
+    for build in model.builds:
+        lines += ["", "[[model.build]]"] + [f"{key} = {value(getattr(build, key))}"
+                                           for key in ("quant", "format", "repo", "files", "size_bytes")]
+    return "\n".join(lines) + "\n"
+
+
+def save_model(model: ModelSpec, folder: Path | None = None) -> Path:
+    """Write `model` into the person's catalog (one file per model), so every command
+    knows it by its id from now on; written whole, then renamed into place."""
+    folder = folder or home() / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ("pulled-" + "".join(c if c.isalnum() or c in "._-" else "--" for c in model.id.lower()) + ".toml")
+    temporary = path.with_suffix(".toml.partial")
+    temporary.write_text(f"# written by `localqwen pull {model.id}`\n" + model_toml(model), encoding="utf-8")
+    temporary.replace(path)
+    return path
 
 
 def catalog_dirs() -> list[Path]:

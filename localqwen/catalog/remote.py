@@ -10,6 +10,7 @@ import os
 import re
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 from localqwen.catalog.errors import ModelFileError
 from localqwen.catalog.gguf_header import GGUF_MAGIC, GgufHeader, NeedMoreBytes, parse_buffer
@@ -39,13 +40,27 @@ def hf_url(spec: str) -> str:
     return f"{endpoint}/{parts[0]}/{parts[1]}/resolve/{revision}/{'/'.join(parts[2:])}"
 
 
+class _TokenStaysHome(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but not with the token to another host: the Hub sends files from
+    a CDN on another origin, which must never see a person's HF_TOKEN."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
+_opener = urllib.request.build_opener(_TokenStaysHome)
+
+
 def _get_range(url: str, start: int, end: int) -> tuple[bytes, int]:
     headers = {"Range": f"bytes={start}-{end}", "User-Agent": "localqwen"}
     token = os.environ.get("HF_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+        with _opener.open(urllib.request.Request(url, headers=headers), timeout=30) as resp:
             if resp.status != 206:
                 raise RemoteError(
                     f"{url}: the server ignored the Range request (HTTP {resp.status}), "

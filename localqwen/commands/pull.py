@@ -62,7 +62,7 @@ def run_pull(args: argparse.Namespace) -> int:
     from localqwen.pull.events import ignore
 
     _quiet_huggingface_hub()
-    model, build = pull_target(args.target, load_catalog(), lambda: hardware_from(args.hardware))
+    model, build = pull_target(args.target, load_catalog(), lambda: hardware_from(args.hardware), offline=args.offline)
     console = Console(stderr=True)
     progress = progress_bar(console)
     with progress:
@@ -163,9 +163,34 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_search(args: argparse.Namespace) -> int:
+    from localqwen.commands.machine import hardware_from
+    from localqwen.pull.hub import HubSettings
+    from localqwen.pull.search import search_hub
+
+    _quiet_huggingface_hub()
+    hw = hardware_from(args.hardware)
+    found = search_hub(args.text, hw, HubSettings.from_env(), limit=args.limit)
+    if args.json:
+        print(json.dumps([{"repo": f.repo, "downloads": f.downloads, "best": f.best.quant if f.best else None,
+                           "where": f.where, "builds": [{"quant": b.quant, "size_bytes": b.size_bytes} for b in f.builds]}
+                          for f in found], indent=2))
+        return 0
+    if not found:
+        print(f"no GGUF repository on the Hub matches {args.text!r}")
+        return 0
+    print(f"GGUF repositories for {args.text!r}; best fit for {hw.name}, judged by file size:")
+    for f in found:
+        quants = ", ".join(f"{b.quant} {_size(b.size_bytes)}" for b in f.builds)
+        fit = f"pull {f.repo}:{f.best.quant} ({f.where})" if f.best else "no build fits here"
+        print(f"  {f.repo}  ({f.downloads:,} downloads)\n      {quants}\n      -> {fit}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     pull = sub.add_parser("pull", help="fetch a model build from Hugging Face (resumable, sha256-checked)")
-    pull.add_argument("target", metavar="MODEL[:BUILD]", help="catalog model, and a build; without one, the plan's choice")
+    pull.add_argument("target", metavar="MODEL[:BUILD]",
+                      help="catalog model or Hub repo (owner/repo, hf.co/owner/repo), and a build; without one, the plan's choice")
     pull.add_argument("--hardware", metavar="NAME|FILE", help="choose the build for a hardware profile, not this machine")
     pull.add_argument("--offline", action="store_true", help="never touch the network; say which files are missing")
     pull.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -179,6 +204,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm = actions.add_parser("rm", help="remove a build's files from the cache (an import is only forgotten)")
     rm.add_argument("target", metavar="NAME:BUILD")
     models.set_defaults(func=run_models, models_command=None)
+
+    search = sub.add_parser("search", help="find GGUF repositories on the Hub, with the best quant that fits here")
+    search.add_argument("text")
+    search.add_argument("--hardware", metavar="NAME|FILE", help="judge the fit for a hardware profile, not this machine")
+    search.add_argument("--limit", type=int, default=8, help="how many repositories (default 8)")
+    search.add_argument("--json", action="store_true", help="print JSON")
+    search.set_defaults(func=run_search)
 
     imp = sub.add_parser("import", help="register a GGUF you already have, read from its header")
     imp.add_argument("path", metavar="PATH.gguf")

@@ -15,7 +15,7 @@ from localqwen.catalog.types import Build
 from localqwen.errors import LocalQwenError
 from localqwen.pull.errors import OfflineMissingError, PullError, RepoAccessError
 
-_SPLIT = re.compile(r"^(?P<stem>.*-)(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$")
+SPLIT_PART = re.compile(r"^(?P<stem>.*-)(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$")
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
@@ -84,7 +84,7 @@ def build_files(build: Build, listing: RepoListing | None = None) -> list[str]:
         return sorted(listing.files)
     names: list[str] = []
     for name in build.files:
-        match = _SPLIT.match(name)
+        match = SPLIT_PART.match(name)
         parts = [name]
         if match:
             count = int(match["count"])

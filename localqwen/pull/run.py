@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from localqwen.catalog.loader import save_model
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.pull import cache as hf_cache
 from localqwen.pull.disk import FreeBytes, check_room, free_bytes
@@ -73,6 +74,8 @@ def pull_build(
     except (KeyboardInterrupt, PullCancelled):  # between files or while checking one; fetch_file covers the rest
         raise PullInterrupted(f"pull of {label} stopped; what was fetched is kept",
                               fix="run the same pull again to go on") from None
+    if model.source == "hub":  # a Hub repo outside the catalog: known by its name from now on
+        save_model(model)
     return PullResult(model.id, build.quant, build.repo, listing.commit, tuple(outcomes))
 
 
