@@ -27,7 +27,7 @@ from localqwen.hardware.types import Hardware
 from localqwen.paths import home
 from localqwen.plan import PlanOptions, plan_model
 from localqwen.plan.placement import Placement
-from localqwen.plan.types import Candidate
+from localqwen.plan.types import CANNOT_RUN, Candidate
 
 DEFAULT_FIM_CTX = 8192
 DEFAULT_CACHE_REUSE = 256
@@ -253,7 +253,7 @@ def _open_url(url: str, api_key: str | None) -> Backend:
 
 def _best_gguf(model: ModelSpec, hw: Hardware, ctx: int) -> Candidate | None:
     return next((c for c in plan_model(model, hw, PlanOptions(ctx=ctx))
-                 if c.build.format == "gguf" and c.verdict != "too_big"), None)
+                 if c.build.format == "gguf" and c.verdict not in CANNOT_RUN), None)
 
 
 def _check_vllm(model: ModelSpec, candidate: Candidate, hw: Hardware, ctx: int) -> None:

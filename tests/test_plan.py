@@ -98,3 +98,17 @@ def test_a_reserved_second_context_shrinks_what_the_chat_model_gets(catalog) -> 
     reserved_card = beside.devices[0]  # the card with the most room had the reserve set aside
     assert reserved_card.bytes + reserve <= hw.gpus[0].free_bytes
     assert all(d.bytes <= d.capacity_bytes for d in beside.devices)
+
+
+def test_awq_without_an_nvidia_gpu_needs_a_gpu_not_memory(catalog) -> None:
+    """It said "too big" on a CPU laptop, where no memory would do: vLLM needs CUDA."""
+    laptop = load_profile("laptop-cpu-16g")
+    awq = next(c for c in plan_model(catalog.find("qwen3.6-27b"), laptop) if c.build.format == "awq")
+    assert awq.verdict == "needs_gpu" and "NVIDIA GPU" in awq.note and awq.placement is None
+    assert choose([awq]) is None
+
+
+def test_a_profile_is_not_called_this_machine(catalog) -> None:
+    laptop = load_profile("laptop-cpu-16g")
+    [big] = [c for c in plan_model(catalog.find("Qwen3.5-397B-A17B"), laptop)][:1]
+    assert "this machine" not in big.note and f"{laptop.name} has" in big.note

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from localqwen.catalog.types import Build
+from localqwen.tinymodel import TinySpec, write_tiny_gguf
 from localqwen.pull import cache as hf_cache
 from localqwen.pull.disk import check_room
 from localqwen.pull.errors import NotEnoughDiskError, RepoAccessError
@@ -150,13 +151,13 @@ def test_models_rm_of_what_is_not_there_is_one_line_and_exit_2(world: World, tar
 
 
 def test_import_reads_the_header_and_places_the_file(world: World, tiny_qwen3: Path) -> None:
-    result = world.run("import", str(tiny_qwen3))
+    result = world.run("import", str(tiny_qwen3))  # the very file a catalog build lists (by size): that build
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"imported tiny-qwen3:F32 (qwen3, 0.5 MB): {tiny_qwen3.resolve()}"
-    result = world.run("import", str(tiny_qwen3), "--name", "Tiny-Test")  # a catalog model's name: placed under it
+    assert result.stdout.strip() == f"imported tiny-test:Q6_K (qwen3, 0.5 MB): {tiny_qwen3.resolve()}"
+    result = world.run("import", str(tiny_qwen3), "--name", "tiny-qwen3")  # a name of one's own: as said
     assert result.returncode == 0, result.stderr
     listed = {(m["model"], m["build"], m["source"]): m for m in world.models()}
-    assert set(listed) == {("tiny-qwen3", "F32", "import"), ("tiny-test", "F32", "import")}
+    assert set(listed) == {("tiny-qwen3", "F32", "import"), ("tiny-test", "Q6_K", "import")}
     entry = listed[("tiny-qwen3", "F32", "import")]
     assert entry["path"] == str(tiny_qwen3.resolve()) and entry["verified"] is False and entry["complete"]
     assert "imported" in world.run("models").stdout
@@ -166,6 +167,18 @@ def test_import_reads_the_header_and_places_the_file(world: World, tiny_qwen3: P
     forgot = world.run("models", "rm", "tiny-qwen3:F32")
     assert forgot.returncode == 0 and "left where it is" in forgot.stdout
     assert tiny_qwen3.is_file() and [m["model"] for m in world.models()] == ["tiny-test"]
+
+
+def test_import_places_a_file_by_its_architecture_not_the_name_it_gives_itself(world: World, tmp_path: Path) -> None:
+    """An official Qwen2.5-Coder-0.5B Q4_K_M names itself "... AWQ": imported under that
+    name, the catalog's own build stayed "not downloaded". Its numbers say what it is."""
+    misnamed = write_tiny_gguf(tmp_path / "misnamed.gguf", TinySpec(arch="qwen3", name="Tiny Test Instruct AWQ"))
+    result = world.run("import", str(misnamed))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("imported tiny-test:F32 "), result.stdout
+    other = write_tiny_gguf(tmp_path / "other.gguf", TinySpec(arch="qwen3", n_layer=3, name="Some Other"))
+    result = world.run("import", str(other))  # an architecture no catalog model has: the name it gives
+    assert result.returncode == 0 and result.stdout.startswith("imported some-other:F32 "), result.stdout
 
 
 @pytest.mark.parametrize(

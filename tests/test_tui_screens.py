@@ -191,6 +191,8 @@ async def test_server_starts_serves_logs_stops_and_refuses_a_busy_port(tiny_qwen
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: "cannot listen on" in notices(app), "the port-in-use notice")
             assert screen.state == "stopped" and app.is_running
+            said = list(app._notifications)[-1]  # not "Bad input", no command-line advice in the TUI
+            assert said.title == "Port in use" and "--port" not in said.message and "another port above" in said.message
 
         screen.query_one("#port", Input).value = str(port)
         await pilot.press("ctrl+s")
@@ -208,3 +210,24 @@ async def test_server_needs_a_loaded_model(tmp_path: Path) -> None:
         assert "No model loaded" in screen_text(app)
         await pilot.press("ctrl+s")
         assert "No model loaded" in notices(app) and app.server is None
+
+
+async def test_without_a_network_the_download_says_so_offers_import_and_esc_goes_back(
+        hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline, it showed `[Errno -2] Name or service not known` under "Downloading", offered
+    to resume what was never fetched, and Esc did nothing."""
+    from localqwen.pull.errors import NoNetworkError
+
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens: unreachable
+    app = download_app(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await start_download(pilot, "tiny-test q6_k")
+        await wait_for(pilot, lambda: screen.error is not None, "the download to fail")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert isinstance(screen.error, NoNetworkError)
+        assert "No network · Tiny-Test Q6_K" in shown and "Downloading" not in shown
+        assert "no network: the Hub at" in shown and "localqwen import" in shown
+        assert "Press r to try again" in shown and "Resume" not in shown
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.current_mode == "models", "Esc to go back to Models")

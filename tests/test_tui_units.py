@@ -161,3 +161,16 @@ def test_every_stylesheet_is_there() -> None:
 
     missing = [str(path) for path in stylesheets() if not Path(path).is_file()]
     assert not missing
+
+
+def test_the_continue_snippet_has_completions_and_chat_as_the_readme_shows() -> None:
+    """It carried the autocomplete entry only."""
+    import yaml
+
+    from localqwen.tui.snippets import continue_yaml
+
+    models = yaml.safe_load(continue_yaml(8012, "localqwen"))["models"]
+    assert [(m["provider"], m["apiBase"], m["roles"]) for m in models] == [
+        ("llama.cpp", "http://127.0.0.1:8012", ["autocomplete"]),
+        ("openai", "http://127.0.0.1:8012/v1", ["chat", "edit", "apply"])]
+    assert models[1]["capabilities"] == ["tool_use"]

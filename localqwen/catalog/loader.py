@@ -149,6 +149,42 @@ def save_model(model: ModelSpec, folder: Path | None = None) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Match:
+    model: ModelSpec
+    quant: str
+    how: str  # "size": a build of exactly this size; "architecture": the same numbers, the nearest name
+
+
+def match_file(catalog: Catalog, found: ModelSpec, file_size: int) -> Match | None:
+    """The catalog model (and build) a GGUF is, judged by what its header says, not by its
+    `general.name` (an official Qwen2.5-Coder-0.5B Q4_K_M names itself "... AWQ").
+
+    A GGUF build of exactly this file's size is that build. Else the models whose
+    architecture numbers are the file's (layers, width, heads, KV heads, head size,
+    experts) are candidates, the one whose name is nearest the header's chosen, with the
+    file's own quant. None: no model has this architecture."""
+    sized = {m.id: (m, b) for m in catalog.models for b in m.builds if b.format == "gguf" and b.size_bytes == file_size}
+    if sized:
+        model = _nearest(found.name, [m for m, _ in sized.values()])
+        return Match(model, sized[model.id][1].quant, "size")
+    same = [m for m in catalog.models if _shape(m) == _shape(found)]
+    if not same:
+        return None
+    return Match(_nearest(found.name, same), found.builds[0].quant, "architecture")
+
+
+def _shape(model: ModelSpec) -> tuple[int, ...]:
+    a = model.arch
+    return a.layers, a.hidden, a.heads, a.kv_heads, a.head_dim, a.experts, a.experts_active
+
+
+def _nearest(name: str, models: list[ModelSpec]) -> ModelSpec:
+    wanted = name.lower().replace(" ", "-")
+    return max(models, key=lambda m: max(difflib.SequenceMatcher(None, wanted, m.id.lower()).ratio(),
+                                         difflib.SequenceMatcher(None, wanted, m.name.lower()).ratio()))
+
+
 def catalog_dirs() -> list[Path]:
     return [profiles_dir() / "models", home() / "models"]
 

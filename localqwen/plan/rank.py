@@ -17,7 +17,7 @@ from localqwen.hardware.types import Hardware
 from localqwen.plan.placement import Placement
 from localqwen.plan.fit import Fit, fit_layer, fit_partial, fit_ram, fit_row, fit_single, fit_vllm
 from localqwen.plan.speed import estimate_tok_s
-from localqwen.plan.types import VERDICT_ORDER, Candidate
+from localqwen.plan.types import CANNOT_RUN, VERDICT_ORDER, Candidate
 
 QUALITY_TIERS = {
     "F32": 3, "BF16": 3, "F16": 3, "Q8_0": 3, "Q6_K": 3,
@@ -93,12 +93,13 @@ def _gguf(model: ModelSpec, build: Build, hw: Hardware, target: int, opts: PlanO
 
 def _too_big_note(build: Build, hw: Hardware) -> str:
     room = sum(g.free_bytes for g in hw.gpus) + hw.ram_available_bytes
-    return f"needs about {build.size_bytes / 1e9:.1f} GB plus context; this machine has {room / 1e9:.1f} GB free"
+    where = "this machine has" if hw.source == "detected" else f"{hw.name} has"  # a profile is not this machine
+    return f"needs about {build.size_bytes / 1e9:.1f} GB plus context; {where} {room / 1e9:.1f} GB free"
 
 
 def _awq(model: ModelSpec, build: Build, hw: Hardware, target: int) -> Candidate:
     if not hw.gpus:
-        return Candidate(model, build, "too_big", None, note="AWQ runs on vLLM, which needs a CUDA GPU")
+        return Candidate(model, build, "needs_gpu", None, note="AWQ runs on vLLM, which needs an NVIDIA GPU (CUDA)")
     fit = fit_vllm(model, build, hw, target)
     if fit is None or fit.n_ctx < min(MIN_CTX, target):
         return Candidate(model, build, "too_big", None, note=_too_big_note(build, hw))
@@ -145,7 +146,7 @@ def _rank_key(c: Candidate) -> tuple:
 
 def choose(candidates: Iterable[Candidate]) -> Candidate | None:
     """The first candidate that can run at all."""
-    return next((c for c in sorted(candidates, key=_rank_key) if c.verdict != "too_big"), None)
+    return next((c for c in sorted(candidates, key=_rank_key) if c.verdict not in CANNOT_RUN), None)
 
 
 USABLE_TOK_S = 5.0
@@ -155,7 +156,7 @@ def plan_all(models: Iterable[ModelSpec], hw: Hardware, opts: PlanOptions = Plan
     """Each model's best build, and the overall pick: the biggest model that runs well (a
     general thinking model before a coder model of the same size)."""
     best = [choose(plan_model(m, hw, opts)) or plan_model(m, hw, opts)[0] for m in models if m.builds]
-    runnable = [c for c in best if c.verdict != "too_big"]
+    runnable = [c for c in best if c.verdict not in CANNOT_RUN]
     usable = [c for c in runnable if c.est_decode_tok_s is None or c.est_decode_tok_s >= USABLE_TOK_S]
     # Among models of about the same size, a general thinking model over a coder model.
     pick = max(usable or runnable, key=lambda c: (-VERDICT_ORDER[c.verdict], round(c.model.params_b), c.model.thinking),

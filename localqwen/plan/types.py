@@ -9,9 +9,13 @@ from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
 from localqwen.plan.placement import Placement
 
-Verdict = Literal["fits", "partial", "needs_vllm", "too_big"]
-VERDICT_ORDER: dict[str, int] = {"fits": 0, "needs_vllm": 1, "partial": 2, "too_big": 3}
-VERDICT_STYLE: dict[str, str] = {"fits": "green", "partial": "yellow", "needs_vllm": "cyan", "too_big": "red"}
+Verdict = Literal["fits", "partial", "needs_vllm", "needs_gpu", "too_big"]
+VERDICT_ORDER: dict[str, int] = {"fits": 0, "needs_vllm": 1, "partial": 2, "needs_gpu": 3, "too_big": 4}
+VERDICT_STYLE: dict[str, str] = {"fits": "green", "partial": "yellow", "needs_vllm": "cyan", "needs_gpu": "magenta",
+                                 "too_big": "red"}
+CANNOT_RUN = frozenset({"needs_gpu", "too_big"})
+"""Verdicts with no placement on this machine: "needs_gpu" is an AWQ build (vLLM) where
+there is no NVIDIA GPU, whatever the memory; "too_big" is memory."""
 """The colour (a Rich/Textual style name) every face shows a verdict in, so the CLI and the TUI agree."""
 
 

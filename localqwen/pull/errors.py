@@ -23,6 +23,12 @@ class OfflineMissingError(PullError):
     title = "Offline"
 
 
+class NoNetworkError(PullError):
+    """The Hub's host cannot be resolved or reached at all: no network, most likely."""
+
+    title = "No network"
+
+
 class PullInterrupted(PullError):
     """Ctrl-C or a cancel from the UI; what was fetched is kept for the next pull."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from localqwen.catalog.types import Build
 from localqwen.errors import LocalQwenError
-from localqwen.pull.errors import OfflineMissingError, PullError, RepoAccessError
+from localqwen.pull.errors import NoNetworkError, OfflineMissingError, PullError, RepoAccessError
 
 SPLIT_PART = re.compile(r"^(?P<stem>.*-)(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$")
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -137,7 +137,26 @@ def hub_error(exc: BaseException, repo: str, settings: HubSettings, *, what: str
         return OfflineMissingError(f"cannot fetch {what} of {repo}: offline mode is on (HF_HUB_OFFLINE)")
     if isinstance(exc, hf.HfHubHTTPError):
         return PullError(f"{settings.endpoint} answered HTTP {http_status(exc)} for {what} of {repo}")
+    if _unreachable(exc):
+        return NoNetworkError(f"no network: the Hub at {settings.endpoint} cannot be reached ({one_line(exc, 120)})",
+                              fix="connect and try again, or `localqwen import` a GGUF you already have")
     return PullError(f"cannot fetch {what} of {repo} from {settings.endpoint}: {one_line(exc) or type(exc).__name__}")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The host's name did not resolve, or nothing answered on it: not the Hub's doing."""
+    import socket
+
+    import httpx2
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # the cause chain, as far as it goes
+        if seen is None:
+            return False
+        if isinstance(seen, (socket.gaierror, ConnectionRefusedError, httpx2.ConnectError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def http_status(exc: BaseException) -> int | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from localqwen.catalog.loader import Catalog, UnknownModelError
+from localqwen.catalog.loader import Catalog, UnknownModelError, match_file
 from localqwen.pull import cache as hf_cache
 from localqwen.pull.errors import StoreError
 from localqwen.pull.run import offline_files
@@ -135,7 +135,8 @@ def remove_local(text: str, catalog: Catalog, cache: Path | None = None) -> tupl
 
 
 def import_gguf(path: Path, catalog: Catalog, name: str | None = None) -> tuple[Imported, bool]:
-    """Read the header (a bad file is a one-line error), place it under a catalog model when the name matches."""
+    """Read the header (a bad file is a one-line error) and place the file under the catalog
+    model it is (`match_file`: its size, else its architecture), or under `name`."""
     from localqwen.catalog.gguf_arch import spec_from_header
     from localqwen.catalog.gguf_header import read_gguf_header
 
@@ -143,10 +144,14 @@ def import_gguf(path: Path, catalog: Catalog, name: str | None = None) -> tuple[
         raise StoreError(f"--name {name!r}: use a name without spaces or ':'")
     header = read_gguf_header(path)
     spec = spec_from_header(header)
-    wanted = name or spec.name
-    try:
-        model_id = catalog.find(wanted).id
-    except UnknownModelError:
-        model_id = name or spec.id
-    entry = Imported(model_id, spec.builds[0].quant, str(Path(header.path).resolve()), header.file_size, header.architecture)
+    quant = spec.builds[0].quant
+    if name is not None:
+        try:
+            model_id = catalog.find(name).id
+        except UnknownModelError:
+            model_id = name
+    else:  # by what the header says, not the name it gives itself
+        match = match_file(catalog, spec, header.file_size)
+        model_id, quant = (match.model.id, match.quant) if match else (spec.id, quant)
+    entry = Imported(model_id, quant, str(Path(header.path).resolve()), header.file_size, header.architecture)
     return entry, record_import(entry)

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 
 from localqwen.errors import UserInputError
 from localqwen.server.protocol import protocol_with
-from localqwen.server.settings import ServerSettings
+from localqwen.server.settings import PortError, ServerSettings
 
 
 def check_bind(settings: ServerSettings) -> None:
@@ -42,10 +42,7 @@ def open_socket(settings: ServerSettings) -> socket.socket:
         sock.bind((settings.host, settings.port))
     except OSError as exc:
         sock.close()
-        raise UserInputError(
-            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
-            fix="another server may hold the port; pass --port",
-        ) from None
+        raise PortError(settings.port, f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     sock.listen(128)
     return sock
 

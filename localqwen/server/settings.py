@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from localqwen.errors import UserInputError
+
 DEFAULT_PORT = 8012  # llama.vim's and llama.vscode's default
 MAX_BODY_BYTES = 8 * 1024 * 1024
 BODY_TIMEOUT_S = 30.0
@@ -13,6 +15,16 @@ answered 408 and its connection closed, instead of holding it open for ever."""
 HEADER_TIMEOUT_S = 30.0
 """The same for a request's line and headers, from its first byte (or the connection's
 opening): uvicorn itself waits for them for ever."""
+
+
+class PortError(UserInputError):
+    """The port cannot be listened on (most often: another server holds it)."""
+
+    title = "Port in use"
+
+    def __init__(self, port: int, message: str) -> None:
+        super().__init__(message, fix="another server may hold the port; pass --port")
+        self.port = port
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class TinySpec:
     vocab: VocabKind = "tiny"
     seed: int = 1234
     chat_template: str | None = None  # a template of one's own (a real Qwen one, say) over the built-in ones
+    name: str | None = None  # general.name; None: tiny-ARCH
 
     @property
     def head_dim(self) -> int:
@@ -64,7 +65,7 @@ def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     rng = np.random.default_rng(spec.seed)
 
     writer = gguf.GGUFWriter(str(path), spec.arch)
-    writer.add_name(f"tiny-{spec.arch}")
+    writer.add_name(spec.name or f"tiny-{spec.arch}")
     writer.add_context_length(spec.context_length)
     writer.add_embedding_length(spec.n_embd)
     writer.add_block_count(spec.n_layer)

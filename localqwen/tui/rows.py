@@ -14,7 +14,8 @@ from localqwen.hardware.types import Hardware
 from localqwen.plan import Candidate, PlanOptions, plan_all, plan_model
 
 GB = 1e9
-VERDICT_LABEL = {"fits": "fits", "partial": "partial", "needs_vllm": "needs vLLM", "too_big": "too big"}
+VERDICT_LABEL = {"fits": "fits", "partial": "partial", "needs_vllm": "needs vLLM", "needs_gpu": "needs GPU",
+                 "too_big": "too big"}
 
 
 @dataclass(frozen=True)

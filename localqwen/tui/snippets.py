@@ -12,13 +12,21 @@ def llama_vscode(port: int) -> str:
 
 
 def continue_yaml(port: int, model: str) -> str:
+    """Completions through llama.cpp's provider, chat (and its agent's tools) through OpenAI's."""
     return (
         "models:\n"
-        f"  - name: localqwen\n"
+        f"  - name: localqwen autocomplete\n"
         f"    provider: llama.cpp\n"
         f"    model: {model}\n"
         f"    apiBase: http://127.0.0.1:{port}\n"
-        f"    roles: [autocomplete]"
+        f"    roles: [autocomplete]\n"
+        f"  - name: localqwen chat\n"
+        f"    provider: openai\n"
+        f"    model: {model}\n"
+        f"    apiBase: http://127.0.0.1:{port}/v1\n"
+        f"    apiKey: unused\n"
+        f"    roles: [chat, edit, apply]\n"
+        f"    capabilities: [tool_use]"
     )
 
 

@@ -42,7 +42,9 @@ class DownloadScreen(Screen[None]):
     TITLE = "Download"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="download.cancel"),
-        Binding("r", "again", "Resume", tooltip="Pull the same build again: resumes where it stopped", id="download.again"),
+        Binding("escape", "back", "Back to Models", id="download.back"),
+        Binding("r", "again", "Pull again", tooltip="Pull the same build again: what was fetched is kept and resumed",
+                id="download.again"),
     ]
 
     running: reactive[bool] = reactive(False, init=False)
@@ -66,6 +68,7 @@ class DownloadScreen(Screen[None]):
         self.result: PullResult | None = None
         self.error: LocalQwenError | None = None
         self.rows: dict[str, FileProgress] = {}
+        self.fetched = 0  # the most bytes of a file this pull has on disk: is there anything to resume?
 
     @property
     def main(self) -> LocalQwenApp:
@@ -84,6 +87,8 @@ class DownloadScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
             return self.running
+        if action == "back":
+            return not self.running
         if action == "again":
             return not self.running and self.row is not None and self.result is None
         return True
@@ -103,7 +108,7 @@ class DownloadScreen(Screen[None]):
         if self.main.services.pull is None:
             self.notify("Downloads are off in this session.", severity="warning")
             return
-        self.row, self.result, self.error = row, None, None
+        self.row, self.result, self.error, self.fetched = row, None, None, 0
         self.cancel = threading.Event()
         c = row.candidate
         self.query_one("#download-title", Static).update(
@@ -124,6 +129,10 @@ class DownloadScreen(Screen[None]):
         if self.running and self.cancel is not None and not self.cancel.is_set():
             self.cancel.set()
             self.query_one("#download-status", Static).update("Stopping at the next piece received…")
+
+    def action_back(self) -> None:
+        if not self.running:
+            self.app.switch_mode("models")
 
     @on(Button.Pressed, "#again")
     def action_again(self) -> None:
@@ -169,6 +178,7 @@ class DownloadScreen(Screen[None]):
 
     def on_download_screen_progress(self, message: Progress) -> None:
         event = message.event
+        self.fetched = max(self.fetched, event.bytes_done)
         self.file_row(event.file).show(event)
         if self.running and not (self.cancel and self.cancel.is_set()):
             doing = {"fetch": "fetching", "verify": "checking", "done": "done with"}[event.stage]
@@ -191,9 +201,13 @@ class DownloadScreen(Screen[None]):
     def on_download_screen_failed(self, message: Failed) -> None:
         self.error, self.running = message.error, False
         stopped = isinstance(message.error, PullInterrupted)
-        status = Text(f"{message.error.title}: ", style="bold yellow" if stopped else "bold red")
+        style = "bold yellow" if stopped else "bold red"
+        self.query_one("#download-title", Static).update(Text.assemble((f"{message.error.title} · ", style), (self.label, "bold")))
+        status = Text(f"{message.error.title}: ", style=style)
         status.append(message.error.one_line())
-        status.append("\nPress r (Resume) to pull again from where it stopped.", style="dim")
+        again = ("Press r (Resume) to pull again from where it stopped" if self.fetched else "Press r to try again")
+        self.query_one("#again", Button).label = "Resume" if self.fetched else "Try again"
+        status.append(f"\n{again}; Esc goes back to Models.", style="dim")
         self.query_one("#download-status", Static).update(status)
         if not stopped:
             self.notify(message.error.one_line(), title=message.error.title, severity="error")

@@ -27,7 +27,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Log, Static
 
 from localqwen.errors import LocalQwenError, UserInputError
 from localqwen.launch import DEFAULT_FIM_CTX
-from localqwen.server.settings import DEFAULT_PORT
+from localqwen.server.settings import DEFAULT_PORT, PortError
 from localqwen.tui.messages import LoadedModel
 from localqwen.tui.snippets import SNIPPETS, snippet
 
@@ -234,7 +234,12 @@ class ServerScreen(Screen[None]):
 
     def on_server_screen_start_failed(self, message: StartFailed) -> None:
         self.state = "stopped"
-        self.notify(message.error.one_line(), title=message.error.title, severity="error")
+        error = message.error
+        if isinstance(error, PortError):  # the CLI's advice (--port) is the Port field here
+            self.notify(f"{error}: another server may hold it. Type another port above and start again.",
+                        title=error.title, severity="error")
+            return
+        self.notify(error.one_line(), title=error.title, severity="error")
 
     def on_server_screen_stopped(self) -> None:
         self.main.server = None
