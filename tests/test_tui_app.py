@@ -78,8 +78,12 @@ async def test_open_see_hardware_pick_load_chat_and_stop(tiny_qwen3: Path, tmp_p
     app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False, max_tokens=None), services)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        await wait_for(pilot, lambda: "Ready on this disk" in screen_text(app), "the next step")
+        assert "test-laptop" in screen_text(app)
+        app.screen.query_one("#machine").scroll_end(animate=False)  # at 80x24 the next step comes first
+        await pilot.pause()
         shown = screen_text(app)
-        assert "test-laptop" in shown and "No NVIDIA GPU" in shown and "CPU only" in shown
+        assert "No NVIDIA GPU" in shown and "CPU only" in shown
         assert "NVML library not found" in shown and "fix: install the NVIDIA driver" in shown
         assert "SIGSEGV" in shown and "CMAKE_ARGS" in shown  # the doctor's warning, with its fix
 
@@ -358,3 +362,52 @@ async def test_an_awq_build_opens_through_launch_and_says_what_vllm_needs(tmp_pa
         assert "vLLM is not installed" in notices(app) and "pip install" in notices(app)
         assert "cannot start yet" not in notices(app)
         assert app.loaded is None and not app.loading and app.is_running
+
+
+async def test_from_the_first_screen_to_a_streamed_answer_with_the_keys_it_shows(tiny_qwen3: Path, tmp_path: Path) -> None:
+    """A newcomer with one GGUF on disk: the first screen names it and the key that loads
+    it; Enter, then a message, reach a streamed answer. No key the screens do not show."""
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False, max_tokens=8),
+                   pinned_services(locate=on_disk({QWEN3_SMALL: tiny_qwen3})))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: "Ready on this disk" in screen_text(app), "the recommendation")
+        shown = screen_text(app)
+        assert "Ready on this disk: Qwen3-0.6B Q6_K" in shown and "Press Enter to load it and chat" in shown
+        assert "Load it" in shown  # the footer advertises the key too
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        assert app.current_mode == "chat"
+        await pilot.press(*"hello", "enter")
+        screen = chat(app)
+        await wait_for(pilot, lambda: not screen.generating and screen.conversation.turns
+                       and screen.conversation.turns[-1].role == "assistant", "the answer")
+        assert screen.conversation.turns[-1].content or screen.conversation.turns[-1].reasoning
+
+
+async def test_with_nothing_on_disk_the_first_screen_offers_a_download_that_fits(tmp_path: Path) -> None:
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False), pinned_services())
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: "Recommended for this machine" in screen_text(app), "the recommendation")
+        shown = screen_text(app)
+        assert "Press Enter to download it" in shown and "needs the network" in shown
+        assert "For editor completions:" in shown
+
+
+def test_the_recommendation_leaves_the_machine_usable_and_prefers_what_is_on_disk(tiny_qwen3: Path) -> None:
+    """On a 2-core laptop it recommended an 18.6 GB model in 24.5 GB of RAM while a 0.5B
+    coder sat on disk."""
+    from localqwen.catalog.loader import load_catalog
+    from localqwen.tui.rows import USABLE_RAM_SHARE, plan_table, recommend
+
+    laptop = fixed_machine()
+    catalog = load_catalog()
+    nothing = recommend(plan_table(laptop, catalog.models, [], lambda m, b: None))
+    assert nothing.chat is not None and nothing.chat.path is None and not nothing.on_disk
+    assert nothing.chat.candidate.host_bytes <= USABLE_RAM_SHARE * laptop.ram_available_bytes
+    assert nothing.completions is not None and nothing.completions.candidate.model.fim
+    found = on_disk({QWEN3_SMALL: tiny_qwen3})
+    with_file = recommend(plan_table(laptop, catalog.models, [], found))
+    assert with_file.chat is not None and with_file.chat.path == tiny_qwen3
+    assert [r.key for r in with_file.on_disk] == ["qwen3-0.6b:Q6_K"]

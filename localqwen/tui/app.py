@@ -201,15 +201,15 @@ class LocalQwenApp(App[int]):
 
     # --- downloading a build ---------------------------------------------------------
 
-    async def download(self, row: PlanRow) -> None:
-        """Pull a catalog build on the Download screen."""
+    async def download(self, row: PlanRow, then_load: bool = False) -> None:
+        """Pull a catalog build on the Download screen (`then_load`: and load it when it is whole)."""
         if row.local:
             self.notify(f"{row.label} is a file on this disk: nothing to download.", severity="warning")
             return
         await self.switch_mode("download")
         screen = self.screen
         assert isinstance(screen, DownloadScreen)
-        screen.start(row)
+        screen.start(row, then_load=then_load)
 
     # --- loading a model -------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
 from localqwen.plan import Candidate, PlanOptions, plan_all, plan_model
+from localqwen.plan.rank import USABLE_TOK_S
 
 GB = 1e9
 VERDICT_LABEL = {"fits": "fits", "partial": "partial", "needs_vllm": "needs vLLM", "needs_gpu": "needs GPU",
@@ -78,6 +79,54 @@ def plan_table(
     if pick is None and rows and rows[0].local:
         pick_key = rows[0].key
     return PlanTable(hw, tuple(rows), pick_key, problems)
+
+
+USABLE_RAM_SHARE = 0.6
+"""A model that takes more of the available RAM than this leaves the machine hard to use
+beside it (the browser, the editor): not what a first run should suggest."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What the first screen offers: the chat model Enter loads (or downloads), the
+    completion model for editors, and every usable build already on disk."""
+
+    chat: PlanRow | None
+    completions: PlanRow | None
+    on_disk: tuple[PlanRow, ...]
+
+
+def recommend(table: PlanTable) -> Recommendation:
+    """Builds that run at a usable speed and leave the machine usable, those on disk first
+    (they load now, offline too); among them the biggest model. Completions want speed:
+    the fastest FIM model on disk, else the fastest to download that is still big enough
+    to be useful (the largest above 15 tok/s)."""
+    hw = table.hardware
+    usable = [r for r in table.rows if _usable(r.candidate, hw)]
+    on_disk = sorted((r for r in usable if r.path is not None), key=_size_first, reverse=True)
+    picked = table.row(table.pick) if table.pick else None
+    chat = on_disk[0] if on_disk else picked if picked in usable else max(usable, key=_size_first, default=None)
+    fim = [r for r in usable if r.candidate.model.fim]
+    fim_on_disk = [r for r in fim if r.path is not None]
+    quick = [r for r in fim if (r.candidate.est_decode_tok_s or 0) >= 15]
+    completions = (max(fim_on_disk, key=_speed) if fim_on_disk
+                   else max(quick, key=_size_first) if quick else max(fim, key=_speed, default=None))
+    return Recommendation(chat, completions, tuple(on_disk))
+
+
+def _usable(c: Candidate, hw: Hardware) -> bool:
+    runs = c.placement is not None and c.verdict in ("fits", "partial")
+    quick = c.est_decode_tok_s is None or c.est_decode_tok_s >= USABLE_TOK_S
+    return runs and quick and c.host_bytes <= USABLE_RAM_SHARE * hw.ram_available_bytes
+
+
+def _size_first(row: PlanRow) -> tuple[bool, float, int]:
+    c = row.candidate
+    return c.verdict == "fits", c.model.params_b, c.build.size_bytes
+
+
+def _speed(row: PlanRow) -> float:
+    return row.candidate.est_decode_tok_s or 0.0
 
 
 def _existing(path: Path | None) -> Path | None:

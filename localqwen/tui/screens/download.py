@@ -69,6 +69,7 @@ class DownloadScreen(Screen[None]):
         self.error: LocalQwenError | None = None
         self.rows: dict[str, FileProgress] = {}
         self.fetched = 0  # the most bytes of a file this pull has on disk: is there anything to resume?
+        self.then_load = False
 
     @property
     def main(self) -> LocalQwenApp:
@@ -100,8 +101,9 @@ class DownloadScreen(Screen[None]):
 
     # --- starting and stopping -------------------------------------------------------
 
-    def start(self, row: PlanRow) -> None:
-        """Pull the row's build; a row pulled before resumes where it stopped."""
+    def start(self, row: PlanRow, then_load: bool = False) -> None:
+        """Pull the row's build; a row pulled before resumes where it stopped. `then_load`:
+        load it once it is whole (the first screen's Enter)."""
         if self.running:
             self.notify(f"Still downloading {self.label}: cancel it first (Esc).", severity="warning")
             return
@@ -109,6 +111,7 @@ class DownloadScreen(Screen[None]):
             self.notify("Downloads are off in this session.", severity="warning")
             return
         self.row, self.result, self.error, self.fetched = row, None, None, 0
+        self.then_load = then_load
         self.cancel = threading.Event()
         c = row.candidate
         self.query_one("#download-title", Static).update(
@@ -197,6 +200,9 @@ class DownloadScreen(Screen[None]):
         self.notify(f"{self.label} is on disk{' and verified' if verified else ''}.")
         if self.main.hardware is not None:
             self.main.make_plan(self.main.hardware)  # the models table learns it is on disk
+        if self.then_load and self.row is not None and self.row.candidate.placement is not None:
+            c = self.row.candidate
+            self.main.open_model(f"{c.model.id}:{c.build.quant}", c.placement.n_ctx, self.label)
 
     def on_download_screen_failed(self, message: Failed) -> None:
         self.error, self.running = message.error, False

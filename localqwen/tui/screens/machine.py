@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from localqwen.hardware.types import Hardware
 from localqwen.plan.types import cpu_text
-from localqwen.tui.rows import gb
+from localqwen.tui.rows import VERDICT_LABEL, PlanTable, Recommendation, gb, recommend
+from localqwen.tui.screens.build_detail import LoadRequest
 from localqwen.tui.widgets.gpu_card import GpuCard
 
 if TYPE_CHECKING:
@@ -31,6 +33,37 @@ NOTE_FIXES = {
     "no permission to query NVML": "run as a user in the video group",
 }
 MARKS = {"ok": ("✔", "green"), "warn": ("▲", "yellow"), "fail": ("✖", "red")}
+
+
+def next_step_text(rec: Recommendation) -> Text:
+    """The recommendation in words: what Enter does, the completion model, what is on disk."""
+    out = Text()
+    chat = rec.chat
+    if chat is None:
+        out.append("No model runs at a usable speed here. Models (F2) lists every build and why.")
+        return out
+    c = chat.candidate
+    speed = f", ~{c.est_decode_tok_s:.0f} tok/s" if c.est_decode_tok_s else ""
+    what = Text.assemble((f"{chat.label} {c.build.quant}", "bold"), f" ({VERDICT_LABEL[c.verdict]}{speed})")
+    if chat.path is not None:
+        out.append("Ready on this disk: ")
+        out.append_text(what)
+        out.append("\nPress Enter to load it and chat.", style="bold green")
+    else:
+        out.append("Recommended for this machine: ")
+        out.append_text(what)
+        out.append(f"\nPress Enter to download it ({gb(c.build.size_bytes)}, needs the network), then chat.",
+                   style="bold")
+    fim = rec.completions
+    if fim is not None:
+        where = "on disk" if fim.path is not None else f"to download, {gb(fim.candidate.build.size_bytes)}"
+        out.append(f"\nFor editor completions: {fim.label} {fim.candidate.build.quant} ({where}); serve it with F5.")
+    if rec.on_disk:
+        out.append("\nOn disk: " + ", ".join(f"{r.label} {r.candidate.build.quant}" for r in rec.on_disk[:4]))
+        if len(rec.on_disk) > 4:
+            out.append(f" and {len(rec.on_disk) - 4} more")
+    out.append("\nModels (F2) lists every build; Ctrl+P opens the command palette.", style="dim")
+    return out
 
 
 def note_fix(note: str) -> str | None:
@@ -48,6 +81,8 @@ def warning_text(mark: str, text: str, fix: str | None) -> Text:
 
 class MachineScreen(Screen[None]):
     TITLE = "Machine"
+    BINDINGS = [Binding("enter", "start", "Load it", id="machine.start",
+                        tooltip="Load the recommended model and chat (downloading it first when it is not on disk)")]
 
     @property
     def main(self) -> LocalQwenApp:
@@ -57,6 +92,9 @@ class MachineScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="machine"):
             yield Static("Looking at this machine…", id="machine-title")
+            with Vertical(id="next", classes="card") as next_step:
+                next_step.border_title = "Next step"
+                yield Static("Planning which models fit…", id="next-text")
             yield Grid(id="gpus")
             with Vertical(id="system", classes="card") as system:
                 system.border_title = "System"
@@ -70,6 +108,42 @@ class MachineScreen(Screen[None]):
         self.watch(self.main, "hardware", self.show_hardware)
         self.watch(self.main, "hardware_problem", lambda _: self.show_title(self.main.hardware))
         self.watch(self.main, "doctor_report", self.show_doctor)
+        self.watch(self.main, "plan", self.show_next)
+
+    # --- the next step: what to run here, and the one key that runs it ------------------
+
+    @property
+    def recommendation(self) -> Recommendation | None:
+        table = self.main.plan
+        return recommend(table) if table is not None and table.hardware.source == "detected" else None
+
+    def show_next(self, table: PlanTable | None) -> None:
+        text = self.query_one("#next-text", Static)
+        self.refresh_bindings()
+        if table is None:
+            text.update("Planning which models fit…")
+            return
+        if table.hardware.source == "profile":
+            text.update("Planning for a hardware profile: in Models (F2), choose 'this machine' to load a model here.")
+            return
+        rec = recommend(table)
+        text.update(next_step_text(rec))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "start":
+            rec = self.recommendation
+            return rec is not None and rec.chat is not None
+        return True
+
+    def action_start(self) -> None:
+        rec = self.recommendation
+        if rec is None or rec.chat is None:
+            return
+        row = rec.chat
+        if row.path is not None:
+            self.main.load_planned(LoadRequest(row, row.candidate))
+        else:
+            self.main.run_worker(self.main.download(row, then_load=True), exclusive=False)
 
     def show_title(self, hw: Hardware | None) -> None:
         title = self.query_one("#machine-title", Static)
