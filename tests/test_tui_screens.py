@@ -231,3 +231,13 @@ async def test_without_a_network_the_download_says_so_offers_import_and_esc_goes
         assert "Press r to try again" in shown and "Resume" not in shown
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.current_mode == "models", "Esc to go back to Models")
+
+
+async def test_a_download_started_from_the_first_screen_loads_the_model_when_whole(hub: Hub, tmp_path: Path) -> None:
+    app = download_app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.plan is not None, "the plan")
+        await app.download(the_row(app, "tiny-test:Q6_K"), then_load=True)  # what Enter does there
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load after its download")
+        assert app.current_mode == "chat" and app.loaded.engine.info.path.endswith("tiny-Q6_K.gguf")
