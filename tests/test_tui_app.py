@@ -100,6 +100,7 @@ async def test_open_see_hardware_pick_load_chat_and_stop(tiny_qwen3: Path, tmp_p
         await wait_for(pilot, lambda: gate.held.is_set() and screen.answer is not None and screen.answer.content, "streamed text")
         await pilot.pause()
         assert screen.generating and "answering…" in screen_text(app) and "esc Stop" in screen_text(app)
+        assert "ctx —" not in screen_text(app) and screen.used  # the context filled so far, while it streams
         await pilot.press("escape")  # cancels the held stream, which goes on into its cancel
         await wait_for(pilot, lambda: not screen.generating, "the generation to stop")
         await pilot.pause()
@@ -411,3 +412,22 @@ def test_the_recommendation_leaves_the_machine_usable_and_prefers_what_is_on_dis
     with_file = recommend(plan_table(laptop, catalog.models, [], found))
     assert with_file.chat is not None and with_file.chat.path == tiny_qwen3
     assert [r.key for r in with_file.on_disk] == ["qwen3-0.6b:Q6_K"]
+
+
+async def test_a_new_message_follows_its_answer_though_the_person_scrolled_up(tiny_qwen3: Path, tmp_path: Path) -> None:
+    app = make_app(TuiSettings(model=tiny_qwen3, data_dir=tmp_path, cursor_blink=False, max_tokens=60), pinned_services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        screen = chat(app)
+        for word in ("one", "two"):
+            await pilot.press(*word, "enter")
+            await wait_for(pilot, lambda: not screen.generating and screen.conversation.turns[-1].role == "assistant",
+                           "an answer")
+        log = screen.query_one("#chat-log")
+        log.scroll_home(animate=False)  # the person scrolls up to read
+        await pilot.pause()
+        assert log.scroll_y == 0 and log.max_scroll_y > 0
+        await pilot.press(*"three", "enter")
+        await wait_for(pilot, lambda: not screen.generating and len(screen.conversation.turns) == 6, "the third answer")
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y  # at the new answer's end

@@ -69,6 +69,7 @@ class ChatScreen(Screen[None]):
         text: str
         predicted_n: int
         seconds: float
+        used: int  # the context the conversation fills now: its prompt and the answer so far
 
     @dataclass
     class Trimmed(Message):
@@ -197,7 +198,9 @@ class ChatScreen(Screen[None]):
         self.conversation.turns.append(Turn("user", text))
         self.answer = AnswerTurn(loaded.label)
         self.query_one("#chat-empty").display = False
-        await self.query_one("#chat-log", VerticalScroll).mount_all([UserTurn(text), self.answer])
+        log = self.query_one("#chat-log", VerticalScroll)
+        await log.mount_all([UserTurn(text), self.answer])
+        log.anchor()  # follow the new answer, though the person had scrolled up to read
         self.generating = True
         self.speed = None
         max_tokens = self.main.settings.max_tokens
@@ -223,7 +226,8 @@ class ChatScreen(Screen[None]):
         try:
             reply = stream_reply(
                 stream,
-                lambda kind, text, n, seconds: self.post_message(self.Chunk(kind, text, n, seconds)),
+                lambda kind, text, n, seconds: self.post_message(
+                    self.Chunk(kind, text, n, seconds, stream.stats.prompt_n + stream.stats.predicted_n)),
                 lambda: worker.is_cancelled or stopper.stopped,
             )
         except Exception as exc:
@@ -234,9 +238,10 @@ class ChatScreen(Screen[None]):
     async def on_chat_screen_chunk(self, message: Chunk) -> None:
         if self.answer is not None:
             await self.answer.write(message.kind, message.text)
+        self.used = message.used  # it showed "—", or the last answer's, until this one ended
         if message.seconds > 0:
             self.speed = message.predicted_n / message.seconds
-            self.show_status()
+        self.show_status()
 
     def on_chat_screen_trimmed(self, message: Trimmed) -> None:
         self.notify(
