@@ -397,3 +397,18 @@ def test_contexts_over_one_file_share_its_weights_until_the_last_closes(tiny_qwe
         assert weights.users(key) == others  # other layers on other devices: its own weights
     finally:
         other.close()
+
+
+def test_a_stream_says_how_much_of_its_prompt_is_read(engine: LlamaEngine) -> None:
+    """`read_n` follows the prompt into the cache: all of it once read, where it stopped
+    when a time limit cut it (a screen shows "reading the prompt N/M" meanwhile)."""
+    prompt = "".join(f"line {i} of a long prompt\n" for i in range(30))
+    with engine.complete(prompt, max_tokens=1, sampling=GREEDY) as whole:
+        whole.collect()
+    assert whole.stats.read_n == whole.stats.prompt_n
+    with engine.complete("# fresh\n" + prompt, max_tokens=1, sampling=GREEDY) as cut:
+        cut.prompt_time_limit_s = 1e-9
+        cut.collect()
+    assert cut.stats.stop_reason == "prompt_timeout"
+    assert cut.stats.read_n == cut.stats.prompt_n - cut.stats.left_n < cut.stats.prompt_n
+    wait_until(lambda: not engine.busy, "the background fill to end")

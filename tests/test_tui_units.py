@@ -174,3 +174,15 @@ def test_the_continue_snippet_has_completions_and_chat_as_the_readme_shows() -> 
         ("llama.cpp", "http://127.0.0.1:8012", ["autocomplete"]),
         ("openai", "http://127.0.0.1:8012/v1", ["chat", "edit", "apply"])]
     assert models[1]["capabilities"] == ["tool_use"]
+
+
+def test_long_waits_say_how_far_they_have_come() -> None:
+    """Loading said only "Loading…"; a 2.5k-token prompt was 27 s of "answering…" with nothing moving."""
+    from localqwen.tui.conversation import status_line
+
+    loading = status_line("qwen", True, None, None, None, thinking=None, generating=False, loading_s=12.4)
+    assert loading == "loading qwen… 12 s"
+    reading = status_line("qwen", False, 4096, 300, None, thinking=None, generating=True, reading=(1024, 2560))
+    assert reading.endswith("reading the prompt 1,024/2,560…")
+    answering = status_line("qwen", False, 4096, 300, 20.0, thinking=None, generating=True)
+    assert answering.endswith("answering…")

@@ -46,6 +46,10 @@ with a time limit (an editor's t_max_prompt_ms), a background fill any request s
 llama.cpp stops between calls only, and a 512-token batch took 3.4 s on 2 cores, while
 the CPU rate was the same from 64 tokens a call up (148-161 tok/s on the real 0.5B)."""
 
+PROGRESS_SLICE = 512
+"""Prompt tokens a call otherwise: a long prompt's progress (`read_n`) moves every slice,
+and llama.cpp computes in micro-batches of 512 (n_ubatch) whatever the call's size."""
+
 
 def llama_kwargs(placement: Placement) -> dict[str, object]:
     kwargs: dict[str, object] = {
@@ -356,7 +360,7 @@ class LlamaEngine:
             cached = 0  # recurrent layers cannot drop a tail: start over
             llm.reset()
         llm.n_tokens = cached
-        stream.stats.cached_n = cached  # reported even when the prompt is cut short below
+        stream.stats.cached_n = stream.stats.read_n = cached  # reported even when the prompt is cut short below
         start = cached
         while start < len(tokens):
             stoppable = start < stream.cut_before and (deadline is not None or stream is self._fill)
@@ -366,10 +370,11 @@ class LlamaEngine:
             if stopped:
                 stream.stats.left_n = len(tokens) - start
                 return stopped
-            end = min(start + min(llm.n_batch, STOPPABLE_SLICE), stream.cut_before) if stoppable else start + llm.n_batch
+            end = (min(start + min(llm.n_batch, STOPPABLE_SLICE), stream.cut_before) if stoppable
+                   else start + min(llm.n_batch, PROGRESS_SLICE))
             self._share_threads()
             llm.eval(tokens[start:end])
-            start = end
+            start = stream.stats.read_n = min(end, len(tokens))
         return cached
 
     def _apply_shift(self, plan: ShiftPlan) -> bool:

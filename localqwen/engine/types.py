@@ -69,6 +69,7 @@ class GenerationStats:
     prompt_n: int = 0
     cached_n: int = 0
     left_n: int = 0  # prompt tokens not evaluated: the prompt was cut short (time limit, cancel)
+    read_n: int = 0  # prompt tokens in the cache so far, while it is read: how far a long prompt has come
     predicted_n: int = 0
     prompt_ms: float = 0.0
     predicted_ms: float = 0.0

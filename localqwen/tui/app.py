@@ -8,6 +8,8 @@ factory that `localqwen`, `localqwen ui` and the tests call.
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -75,6 +77,7 @@ class LocalQwenApp(App[int]):
     profiles: var[tuple[str, ...]] = var(())
     loaded: var[LoadedModel | None] = var(None)
     loading: var[str] = var("")
+    loading_since: float = 0.0  # when the model being loaded began to load (time.monotonic)
 
     def __init__(self, settings: TuiSettings, services: Services, history: HistoryStore) -> None:
         super().__init__(css_path=stylesheets())
@@ -240,7 +243,7 @@ class LocalQwenApp(App[int]):
             self.notify("The server (F5) is serving the loaded model: stop it first.", severity="warning")
             return
         old, self.loaded = self.loaded, None
-        self.loading = label
+        self.loading, self.loading_since = label, time.monotonic()
         self.switch_mode("chat")
         self.load_model(old, what, ctx, label)
 

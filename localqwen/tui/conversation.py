@@ -54,6 +54,11 @@ class Stopper:
         if stream is not None:
             stream.cancel()
 
+    @property
+    def stream(self) -> Stream | None:
+        """The stream, once the worker has opened it: its stats say how far the prompt is read."""
+        return self._stream
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -126,17 +131,21 @@ def status_line(
     *,
     thinking: bool | None,
     generating: bool,
+    reading: tuple[int, int] | None = None,
+    loading_s: float | None = None,
 ) -> str:
     """'tiny · ctx 218/4,096 (5%) · 52.3 tok/s · thinking on', short enough for 80 columns;
-    `thinking` None: a model without a thinking mode, nothing said of it."""
-    parts = [f"loading {model}…" if loading else model or "no model loaded"]
+    `thinking` None: a model without a thinking mode, nothing said of it. `reading`: (read,
+    all) of a prompt still being read; `loading_s`: how long the model has been loading."""
+    waited = f" {loading_s:.0f} s" if loading_s is not None else ""
+    parts = [f"loading {model}…{waited}" if loading else model or "no model loaded"]
     if n_ctx is not None and not loading:
         parts.append(f"ctx —/{n_ctx:,}" if used is None else f"ctx {used:,}/{n_ctx:,} ({100 * used // n_ctx}%)")
         parts.append("— tok/s" if not speed else f"{speed:.0f} tok/s" if speed >= 100 else f"{speed:.1f} tok/s")
     if thinking is not None:
         parts.append(f"thinking {'on' if thinking else 'off'}")
     if generating:
-        parts.append("answering…")
+        parts.append(f"reading the prompt {reading[0]:,}/{reading[1]:,}…" if reading else "answering…")
     return " · ".join(parts)
 
 

@@ -8,6 +8,8 @@ Every finished answer saves the conversation (per model, JSON in the data dir).
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -114,6 +116,8 @@ class ChatScreen(Screen[None]):
         self.watch(self.main, "loaded", self.model_changed)
         self.watch(self.main, "loading", lambda _: self.show_status())
         self.query_one("#prompt", Input).focus()
+        # Long waits say how far they have come: loading (seconds) and reading a long prompt (tokens).
+        self.set_interval(0.5, lambda: self.show_status() if self.main.loading or self.reading() else None)
 
     # --- state shown -----------------------------------------------------------------
 
@@ -151,11 +155,21 @@ class ChatScreen(Screen[None]):
     def show_status(self) -> None:
         loaded, loading = self.main.loaded, self.main.loading
         n_ctx = loaded.engine.info.n_ctx if loaded else None
+        since = self.main.loading_since
         line = status_line(loading or (loaded.label if loaded else ""), bool(loading), n_ctx, self.used, self.speed,
-                           thinking=self.thinking if self.thinks else None, generating=self.generating)  # fmt: skip
+                           thinking=self.thinking if self.thinks else None, generating=self.generating,
+                           reading=self.reading(), loading_s=time.monotonic() - since if loading and since else None)
         self.query_one("#chat-status", Static).update(line)
         if loaded is None:
             self.query_one("#chat-empty", Static).update(f"Loading {loading}…" if loading else NO_MODEL)
+
+    def reading(self) -> tuple[int, int] | None:
+        """(read, all) while this answer's prompt is still being read, before its first token."""
+        stream = self.stopper.stream if self.generating else None
+        if stream is None or stream.stats.predicted_n or self.speed:
+            return None
+        stats = stream.stats
+        return (stats.read_n, stats.prompt_n) if stats.read_n < stats.prompt_n else None
 
     def watch_thinking(self) -> None:
         self.show_status()
