@@ -431,3 +431,26 @@ async def test_a_new_message_follows_its_answer_though_the_person_scrolled_up(ti
         await wait_for(pilot, lambda: not screen.generating and len(screen.conversation.turns) == 6, "the third answer")
         await pilot.pause()
         assert log.scroll_y == log.max_scroll_y  # at the new answer's end
+
+
+async def test_a_speed_measured_in_the_chat_shows_beside_the_estimate(tiny_qwen3: Path, tmp_path: Path) -> None:
+    """The table estimated ~42 tok/s for a build that ran at 17-25: after an answer, the
+    table and the build detail show what was measured here, and it is kept for next time."""
+    from localqwen.tui.measured import MeasuredSpeeds
+
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False, max_tokens=40),
+                   pinned_services(locate=on_disk({QWEN3_SMALL: tiny_qwen3})))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_models_row(pilot, "0.6b q6")
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        await pilot.press(*"hello", "enter")
+        screen = chat(app)
+        await wait_for(pilot, lambda: not screen.generating and screen.conversation.turns[-1].role == "assistant",
+                       "the answer")
+        kept = MeasuredSpeeds(tmp_path).get("test-laptop", "qwen3-0.6b:Q6_K")
+        assert kept is not None and kept > 0
+        await pilot.press("f2")
+        await pilot.pause()
+        assert f"{kept:.0f}✓" in screen_text(app) or f"{kept:.1f}✓" in screen_text(app)
+        assert "✓ measured here" in screen_text(app)

@@ -29,6 +29,7 @@ from localqwen.hardware.types import Hardware
 from localqwen.paths import home
 from localqwen.tui.assets import stylesheets
 from localqwen.tui.history import HistoryStore
+from localqwen.tui.measured import MeasuredSpeeds
 from localqwen.tui.messages import (
     DoctorDone,
     HardwareFailed,
@@ -84,6 +85,7 @@ class LocalQwenApp(App[int]):
         self.settings = settings
         self.services = services
         self.history = history
+        self.measured = MeasuredSpeeds(settings.data_dir or home())
         self.server: BackgroundServer | None = None
         """The FIM and chat API started from the Server screen; stopped when the app ends."""
         self.set_reactive(LocalQwenApp.hardware_source, settings.hardware)
@@ -273,7 +275,8 @@ class LocalQwenApp(App[int]):
         if get_current_worker().is_cancelled:
             engine.close()
             return
-        self.post_message(ModelLoaded(LoadedModel(engine, label, opening.chat.placement, opening.fim)))
+        key = f"file:{what}" if what.endswith(".gguf") or Path(what).expanduser().is_file() else what
+        self.post_message(ModelLoaded(LoadedModel(engine, label, opening.chat.placement, opening.fim, key)))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.loading = ""

@@ -28,6 +28,8 @@ class LoadedModel:
     """None for vLLM (it places the model itself)."""
     fim: Side | None = None
     """A second context over the same file, started with the server; None: the server shares `engine`."""
+    key: str = ""
+    """Its row in the Models table (`model:QUANT`, or `file:PATH`): where measured speeds are kept."""
 
 
 @dataclass

@@ -169,7 +169,10 @@ def ctx_text(c: Candidate, *, short: bool = False) -> str:
     return f"{k:.0f}K" if k == int(k) else f"{k:.1f}K"
 
 
-def speed_text(c: Candidate) -> str:
+def speed_text(c: Candidate, measured: float | None = None) -> str:
+    """'~42' estimated; '19✓' where this build was measured on this machine."""
+    if measured:
+        return f"{measured:.0f}✓" if measured >= 10 else f"{measured:.1f}✓"
     v = c.est_decode_tok_s
     if not v:
         return "—"

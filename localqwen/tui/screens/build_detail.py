@@ -58,12 +58,14 @@ def placement_text(c: Candidate) -> Text:
     return out
 
 
-def estimate_text(c: Candidate) -> Text:
+def estimate_text(c: Candidate, measured: float | None = None) -> Text:
     out = Text()
     out.append(f"context {ctx_text(c)}", style="bold")
     if c.est_decode_tok_s:
         out.append(f" · ~{c.est_decode_tok_s:g} tok/s", style="bold")
         out.append(" (an estimate from memory bandwidth)", style="dim")
+    if measured:
+        out.append(f" · {measured:.1f} tok/s measured here", style="bold green")
     return out
 
 
@@ -151,7 +153,8 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
                 position = used.index(device.index)
                 share = shares[position] if position < len(shares) else 1.0 / len(c.devices)
             line.show(share, device.bytes if device else None, gpu.total_bytes)
-        self.query_one("#estimate", Static).update(estimate_text(c))
+        measured = self.app.measured.get(self.hardware.name, self.row.key) if self.hardware.source == "detected" else None
+        self.query_one("#estimate", Static).update(estimate_text(c, measured))
         path = self.row.path
         self.query_one("#detail-file", Static).update(
             Text(f"file: {path}", style="dim") if path else Text(disk_text(self.row), style="yellow")

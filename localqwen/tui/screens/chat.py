@@ -283,6 +283,12 @@ class ChatScreen(Screen[None]):
         reply, stats = message.reply, message.reply.stats
         self.used = stats.prompt_n + stats.predicted_n
         self.speed = speed_of(stats)
+        loaded, hw = self.main.loaded, self.main.hardware
+        if self.speed and loaded is not None and loaded.key and hw is not None and hw.source == "detected":
+            try:
+                self.main.measured.record(hw.name, loaded.key, self.speed, stats.predicted_n)
+            except OSError:
+                pass  # a read-only data folder: the figure is simply not kept
         if self.answer is not None:
             await self.answer.finish(STOP_NOTES.get(stats.stop_reason or "", ""))
         if self.conversation is not None:

@@ -39,7 +39,7 @@ COLUMNS = (("model", 21), ("build", 8), ("size", 8), ("verdict", 10), ("GB/card"
            ("context", 7), ("tok/s*", 5), ("disk", 14))  # fmt: skip
 
 
-def row_cells(row: PlanRow, pick: str | None) -> tuple[Text, ...]:
+def row_cells(row: PlanRow, pick: str | None, measured: float | None = None) -> tuple[Text, ...]:
     c = row.candidate
     name = short_name(row.label)
     return (
@@ -49,7 +49,7 @@ def row_cells(row: PlanRow, pick: str | None) -> tuple[Text, ...]:
         Text(VERDICT_LABEL[c.verdict], style=VERDICT_STYLE[c.verdict]),
         Text(memory_text(c)),
         Text(ctx_text(c, short=True), justify="right"),
-        Text(speed_text(c), justify="right"),
+        Text(speed_text(c, measured), justify="right", style="green" if measured else ""),
         Text(disk_text(row), style="" if row.path else "dim"),
     )
 
@@ -118,7 +118,7 @@ class ModelsScreen(Screen[None]):
             line.append("→ recommended: ").append(f"{pick.label} {pick.candidate.build.quant}", style="bold")
         else:
             line.append("Nothing fits this machine.")
-        line.append(" · *tok/s is an estimate from memory bandwidth", style="dim")
+        line.append(" · *tok/s: ~ estimated from memory bandwidth, ✓ measured here", style="dim")
         for problem in plan.problems:
             line.append(f"\n{problem}", style="red")
         status.update(line)
@@ -141,8 +141,10 @@ class ModelsScreen(Screen[None]):
             keep = self.highlighted_key()
         table.clear()
         rows = self.visible_rows()
+        here = plan.hardware.name if plan and plan.hardware.source == "detected" else None
         for row in rows:
-            table.add_row(*row_cells(row, plan.pick if plan else None), key=row.key)
+            measured = self.main.measured.get(here, row.key) if here else None
+            table.add_row(*row_cells(row, plan.pick if plan else None, measured), key=row.key)
         keys = [row.key for row in rows]
         if keep in keys:
             table.move_cursor(row=keys.index(keep), scroll=True)
@@ -169,6 +171,10 @@ class ModelsScreen(Screen[None]):
         source = None if event.value == THIS_MACHINE else str(event.value)
         if source != self.main.hardware_source:
             self.main.use_hardware(source)
+
+    def on_screen_resume(self) -> None:
+        if self.main.plan is not None:
+            self.fill_table()  # a speed measured in the chat since shows at once
 
     def on_key(self, event: events.Key) -> None:
         """Printable keys typed in the table go to the filter."""
