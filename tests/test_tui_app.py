@@ -257,7 +257,8 @@ async def test_deleted_or_missing_files_and_profiles_are_notices(tiny_qwen3: Pat
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, BuildDetailScreen), "the detail")
         await pilot.press("ctrl+l")
-        assert "not downloaded" in notices(app)
+        assert "not on disk: Ctrl+D downloads it" in notices(app)
+        await pilot.press("escape")  # the detail stays open for Ctrl+D; Esc closes it
 
         app.use_hardware("dual-rtx3090")
         await settle(pilot)
@@ -454,3 +455,26 @@ async def test_a_speed_measured_in_the_chat_shows_beside_the_estimate(tiny_qwen3
         await pilot.pause()
         assert f"{kept:.0f}✓" in screen_text(app) or f"{kept:.1f}✓" in screen_text(app)
         assert "✓ measured here" in screen_text(app)
+
+
+async def test_build_detail_starts_at_context_shows_its_keys_and_says_why_it_cannot_load(tmp_path: Path) -> None:
+    """Focus started on Load, Context three Tabs away; Ctrl+L and Ctrl+D were in no footer;
+    Load was enabled for a build not on disk and said only "not downloaded"; a context that
+    did not fit was capped silently."""
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False), pinned_services())
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await open_models_row(pilot, "0.6b q6")
+        detail = app.screen
+        assert isinstance(detail, BuildDetailScreen)
+        assert app.focused is detail.query_one("#ctx", Input)
+        shown = screen_text(app)
+        assert "^l Load" in shown and "^d Download" in shown
+        assert detail.query_one("#load").disabled and "not on disk: Ctrl+D downloads it" in shown
+        detail.query_one("#ctx", Input).value = "10000000"
+        await wait_for(pilot, lambda: "does not fit:" in screen_text(app), "the capped context said")
+        assert "context 10,000,000 does not fit" in screen_text(app)
+        await pilot.press("ctrl+l")
+        assert "not on disk: Ctrl+D downloads it" in notices(app)
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: app.current_mode == "download", "the download screen")

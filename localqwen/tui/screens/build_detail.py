@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from localqwen.hardware.types import Hardware
@@ -92,7 +92,7 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
     BINDINGS = [
         Binding("escape", "close", "Close", id="detail.close"),
         Binding("ctrl+l", "load", "Load", id="detail.load"),
-        Binding("ctrl+d", "download", "Download", id="detail.download"),
+        Binding("ctrl+d", "download", "Download", id="detail.download", priority=True),  # over the Input's delete-right
     ]
 
     @dataclass
@@ -125,12 +125,31 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
             yield Static(id="detail-file")
             with Horizontal(id="detail-buttons"):
                 yield Button("Load", id="load", variant="primary")
+                yield Button("Download", id="download")
                 yield Button("Close", id="close")
+        yield Footer(compact=True)  # this screen's own keys (Ctrl+L, Ctrl+D) were nowhere to be seen
 
     def on_mount(self) -> None:
         self.query_one("#ctx", Input).cursor_blink = cast("LocalQwenApp", self.app).settings.cursor_blink
         self.show(self.candidate)
-        self.query_one("#load", Button).focus()
+        self.query_one("#ctx", Input).focus()  # the one thing to set here; Load was three Tabs away from it
+
+    def why_not_loadable(self) -> str | None:
+        """None where Load can load this build now; else what stands in the way, and the key for it."""
+        c = self.candidate
+        if self.hardware.source == "profile":
+            return (f"planned for the hardware profile {self.hardware.name}, not this machine: "
+                    "choose 'this machine' in Models to load")
+        if c.placement is None:
+            return f"does not fit: {c.note}" if c.note else "does not fit"
+        if self.row.path is None and c.build.format == "gguf":
+            return "not on disk: Ctrl+D downloads it"
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "download":
+            return self.row.path is None and not self.row.local and self.candidate.build.format == "gguf"
+        return True
 
     def heading(self) -> Text:
         c = self.candidate
@@ -154,11 +173,28 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
                 share = shares[position] if position < len(shares) else 1.0 / len(c.devices)
             line.show(share, device.bytes if device else None, gpu.total_bytes)
         measured = self.app.measured.get(self.hardware.name, self.row.key) if self.hardware.source == "detected" else None
-        self.query_one("#estimate", Static).update(estimate_text(c, measured))
+        estimate = estimate_text(c, measured)
+        asked = self.asked_ctx()
+        if asked is not None and c.n_ctx and c.n_ctx < asked:
+            estimate.append(f"\ncontext {asked:,} does not fit: {c.n_ctx:,} is the most that does", style="yellow")
+        self.query_one("#estimate", Static).update(estimate)
         path = self.row.path
         self.query_one("#detail-file", Static).update(
             Text(f"file: {path}", style="dim") if path else Text(disk_text(self.row), style="yellow")
         )
+        why = self.why_not_loadable()
+        load = self.query_one("#load", Button)
+        load.disabled, load.tooltip = why is not None, why
+        self.query_one("#download", Button).display = self.check_action("download", ()) is True
+        if why:
+            self.query_one("#detail-file", Static).update(Text(f"Load: {why}", style="yellow"))
+        self.refresh_bindings()
+
+    def asked_ctx(self) -> int | None:
+        try:
+            return int(self.query_one("#ctx", Input).value)
+        except ValueError:
+            return None
 
     # --- live replanning -------------------------------------------------------------
 
@@ -195,8 +231,13 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
 
     @on(Button.Pressed, "#load")
     def action_load(self) -> None:
+        why = self.why_not_loadable()
+        if why is not None:
+            self.notify(f"{self.row.label} {self.candidate.build.quant}: {why}", severity="warning")
+            return
         self.dismiss(LoadRequest(self.row, self.candidate))
 
+    @on(Button.Pressed, "#download")
     def action_download(self) -> None:
         self.dismiss(LoadRequest(self.row, self.candidate, download=True))
 
