@@ -126,3 +126,15 @@ def test_server_screen(snap_compare, tmp_path: Path, tiny_qwen3: Path) -> None:
         await ready(pilot)
 
     assert snap_compare(app_for(tmp_path, model=tiny_qwen3), terminal_size=SIZE, run_before=server)
+
+
+def test_models_screen_at_80x24(snap_compare, tmp_path: Path) -> None:
+    """At 80 columns the tok/s and disk columns stay on screen (sideways scrolling did not reach them)."""
+    async def models(pilot: Pilot) -> None:
+        await ready(pilot)
+        await pilot.press("f2")
+        await ready(pilot)
+        shown = screen_text(pilot.app)
+        assert "tok/s*" in shown and "disk" in shown and "GB/card" not in shown
+
+    assert snap_compare(app_for(tmp_path), terminal_size=(80, 24), run_before=models)

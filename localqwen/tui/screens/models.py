@@ -34,15 +34,20 @@ if TYPE_CHECKING:
     from localqwen.tui.app import LocalQwenApp
 
 THIS_MACHINE = "@this-machine"
-# Widths that fit a 100-column terminal; narrower ones scroll sideways.
+# Widths that fit a 100-column terminal.
 COLUMNS = (("model", 21), ("build", 8), ("size", 8), ("verdict", 10), ("GB/card", 10),
            ("context", 7), ("tok/s*", 5), ("disk", 14))  # fmt: skip
+NARROW = 100
+"""Below this many columns (80x24), GB per card goes (the build detail has it) and the disk
+column shrinks, so tok/s and disk stay on screen: sideways scrolling did not reach them."""
+NARROW_COLUMNS = (("model", 18), ("build", 8), ("size", 8), ("verdict", 9), ("context", 7), ("tok/s*", 6),
+                  ("disk", 7))  # fmt: skip
 
 
-def row_cells(row: PlanRow, pick: str | None, measured: float | None = None) -> tuple[Text, ...]:
+def row_cells(row: PlanRow, pick: str | None, measured: float | None = None, *, narrow: bool = False) -> tuple[Text, ...]:
     c = row.candidate
     name = short_name(row.label)
-    return (
+    cells = (
         Text(f"→ {name}", style="bold") if row.key == pick else Text(f"  {name}"),
         Text(c.build.quant),
         Text(gb(c.build.size_bytes), justify="right"),
@@ -52,6 +57,9 @@ def row_cells(row: PlanRow, pick: str | None, measured: float | None = None) -> 
         Text(speed_text(c, measured), justify="right", style="green" if measured else ""),
         Text(disk_text(row), style="" if row.path else "dim"),
     )
+    if narrow:
+        return cells[:4] + cells[5:7] + (Text("on disk" if row.path else "—", style="" if row.path else "dim"),)
+    return cells
 
 
 class ModelTable(DataTable):
@@ -71,6 +79,7 @@ class ModelsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self.narrow = False  # set from the terminal's width when mounted, and on resize
         self.shown_options: list[tuple[str, str]] = []
 
     @property
@@ -88,10 +97,9 @@ class ModelsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).cursor_blink = self.main.settings.cursor_blink
-        table = self.query_one(DataTable)
-        for name, width in COLUMNS:
-            table.add_column(name, width=width, key=name)
-        table.focus()
+        self.narrow = self.app.size.width < NARROW
+        self.add_columns()
+        self.query_one(DataTable).focus()
         self.watch(self.main, "plan", self.show_plan)
         self.watch(self.main, "plan_problem", lambda _: self.show_plan(self.main.plan))
 
@@ -134,6 +142,19 @@ class ModelsScreen(Screen[None]):
         words = self.query_one("#filter", Input).value.lower().split()
         return [row for row in plan.rows if row.matches(words)] if plan else []
 
+    def add_columns(self) -> None:
+        table = self.query_one(DataTable)
+        for name, width in NARROW_COLUMNS if self.narrow else COLUMNS:
+            table.add_column(name, width=width, key=name)
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < NARROW
+        if narrow != self.narrow:
+            self.narrow = narrow
+            self.query_one(DataTable).clear(columns=True)
+            self.add_columns()
+            self.fill_table()
+
     def fill_table(self, keep: str | None = None) -> None:
         table = self.query_one(DataTable)
         plan = self.main.plan
@@ -144,7 +165,7 @@ class ModelsScreen(Screen[None]):
         here = plan.hardware.name if plan and plan.hardware.source == "detected" else None
         for row in rows:
             measured = self.main.measured.get(here, row.key) if here else None
-            table.add_row(*row_cells(row, plan.pick if plan else None, measured), key=row.key)
+            table.add_row(*row_cells(row, plan.pick if plan else None, measured, narrow=self.narrow), key=row.key)
         keys = [row.key for row in rows]
         if keep in keys:
             table.move_cursor(row=keys.index(keep), scroll=True)
