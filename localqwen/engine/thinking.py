@@ -11,7 +11,7 @@ from localqwen.engine.types import Delta
 OPEN, CLOSE = "<think>", "</think>"
 
 
-def _partial_tag_len(text: str, tag: str) -> int:
+def partial_tag_len(text: str, tag: str) -> int:
     """Length of the longest tail of `text` that is a proper prefix of `tag`."""
     for n in range(min(len(text), len(tag) - 1), 0, -1):
         if text.endswith(tag[:n]):
@@ -46,7 +46,7 @@ class ThinkSplitter:
                 self.in_think = not self.in_think
                 self._strip_leading = True
                 continue
-            keep = _partial_tag_len(text, tag)
+            keep = partial_tag_len(text, tag)
             self._emit(out, text[: len(text) - keep])
             self._held = text[len(text) - keep:]
             break

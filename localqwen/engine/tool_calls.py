@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from localqwen.engine.errors import GrammarError
+from localqwen.engine.thinking import partial_tag_len
 from localqwen.engine.types import ToolCall
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -109,7 +110,7 @@ class ToolCallSplitter:
             if not self._inside:
                 at = self._text.find(OPEN)
                 if at < 0:  # held: what may begin the tag, and newlines a call would swallow
-                    sure = self._text[: len(self._text) - _partial_len(self._text, OPEN)].rstrip("\n")
+                    sure = self._text[: len(self._text) - partial_tag_len(self._text, OPEN)].rstrip("\n")
                     _add_text(out, sure)
                     self._text = self._text[len(sure):]
                     break
@@ -161,13 +162,6 @@ def _is_json(text: str) -> bool:
 def _add_text(out: list[str | ToolCall], text: str) -> None:
     if text:
         out.append(text)
-
-
-def _partial_len(text: str, tag: str) -> int:
-    for n in range(min(len(text), len(tag) - 1), 0, -1):
-        if text.endswith(tag[:n]):
-            return n
-    return 0
 
 
 def call_grammar(tools: Sequence[Mapping], form: ToolForm, only: str | None = None) -> str:

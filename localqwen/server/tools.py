@@ -118,11 +118,10 @@ def check_results(roles: Sequence[str], calls: Sequence[tuple[ToolCall, ...]], a
             open_ids = None
 
 
-def call_delta(call: ToolCall, index: int) -> dict:
-    """A call as a streamed delta: whole, in one piece, which the SDKs accumulate as well."""
-    return {"index": index, "id": call.id, "type": "function",
-            "function": {"name": call.name, "arguments": call.arguments}}
-
-
 def call_object(call: ToolCall) -> dict:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def call_delta(call: ToolCall, index: int) -> dict:
+    """A call as a streamed delta: whole, in one piece, which the SDKs accumulate as well."""
+    return {"index": index, **call_object(call)}
