@@ -435,6 +435,9 @@ def test_a_hub_repo_pulled_before_is_known_offline(world: World) -> None:
     assert world.hub.requests == []
     never = world.run("pull", "org/other-GGUF:Q6_K", "--offline")
     assert "offline, and org/other-GGUF was never pulled" in one_error_line(never, 1)
+    other = world.run("pull", "org/tiny-GGUF:Q2_K", "--offline")  # pulled, but not that quant: which there are
+    assert "org/tiny-GGUF has no build 'Q2_K' (builds: org/tiny-GGUF:" in one_error_line(other, 2)
+    assert world.hub.requests == []
 
 
 @pytest.mark.parametrize(

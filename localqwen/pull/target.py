@@ -43,10 +43,11 @@ def pull_target(text: str, catalog: Catalog, hardware: Callable[[], Hardware], *
     model = _known(catalog, repo or name, must=repo is None)
     if repo is not None and (model is None or (quant is not None and model.build(quant) is None)):
         settings = HubSettings.from_env(offline=offline)
-        if settings.offline:
+        if not settings.offline:
+            model = hub_model(repo, settings)
+        elif model is None:
             raise OfflineMissingError(f"offline, and {repo} was never pulled: its files are on the Hub",
                                       fix="pull it once with the network on")
-        model = hub_model(repo, settings)
     assert model is not None
     if quant is not None:
         build = model.build(quant)
