@@ -478,3 +478,37 @@ async def test_build_detail_starts_at_context_shows_its_keys_and_says_why_it_can
         assert "not on disk: Ctrl+D downloads it" in notices(app)
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: app.current_mode == "download", "the download screen")
+
+
+async def test_a_gguf_on_disk_opens_from_the_palette_and_a_bad_path_is_said_there(tiny_qwen3: Path, tmp_path: Path) -> None:
+    """The TUI had no way to open a file a person already has (only `localqwen import`)."""
+    from localqwen.tui.screens.open_file import OpenFileScreen
+
+    notes = tmp_path / "notes.gguf"
+    notes.write_text("not a model")
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False), pinned_services(doctor=None))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await palette_run(pilot, "Open a GGUF file")
+        await wait_for(pilot, lambda: isinstance(app.screen, OpenFileScreen), "the path input")
+        for wrong, said in ((tmp_path / "missing.gguf", "no such file"), (notes, "not a GGUF file")):
+            app.screen.query_one("#open-path", Input).value = str(wrong)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, OpenFileScreen) and said in screen_text(app)
+        app.screen.query_one("#open-path", Input).value = str(tiny_qwen3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.loaded is not None, "the file to load")
+        assert app.current_mode == "chat" and app.loaded.engine.info.path == str(tiny_qwen3)
+
+
+async def test_typing_disk_in_models_lists_what_is_on_disk(tiny_qwen3: Path, tmp_path: Path) -> None:
+    app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False), pinned_services(locate=on_disk({QWEN3_SMALL: tiny_qwen3})))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: app.plan is not None, "the plan")
+        await pilot.press(*"disk")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 1 and "Qwen3-0.6B" in screen_text(app)

@@ -236,6 +236,16 @@ class LocalQwenApp(App[int]):
             what = str(row.path) if row.local else f"{c.model.id}:{c.build.quant}"
             self.open_model(what, c.placement.n_ctx, label)
 
+    def ask_for_file(self) -> None:
+        """The palette's "Open a GGUF file": a path in, then the same opening as `ui --model`."""
+        from localqwen.tui.screens.open_file import OpenFileScreen
+
+        def opened(path: Path | None) -> None:
+            if path is not None:
+                self.open_model(str(path), self.settings.ctx, path.stem)
+
+        self.push_screen(OpenFileScreen(), opened)
+
     def open_model(self, what: str, ctx: int, label: str) -> None:
         """Open a .gguf path or a catalog NAME:BUILD through `launch`, in a worker."""
         if self.loading:

@@ -34,6 +34,7 @@ def palette_commands(app: LocalQwenApp) -> Iterable[SystemCommand]:
     yield SystemCommand("Server", "Serve the loaded model: FIM for editors and the chat API (F5)", partial(app.switch_mode, "server"))
     for mode, action, title, help in SCREEN_ACTIONS:
         yield SystemCommand(title, help, partial(app.run_in_mode, mode, action))
+    yield SystemCommand("Open a GGUF file", "Chat with a .gguf already on this disk, by its path", app.ask_for_file)
     yield SystemCommand("Plan for this machine", "Detect this machine's GPUs and plan for them", partial(app.use_hardware, None))
     for name in app.profiles:
         yield SystemCommand(f"Plan for profile {name}", "Plan as if on that machine (a hardware profile)", partial(app.use_hardware, name))

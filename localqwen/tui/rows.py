@@ -34,9 +34,11 @@ class PlanRow:
         return f"{name} (file)" if self.local else name
 
     def matches(self, words: Iterable[str]) -> bool:
-        """Every word appears in the model, build or verdict (case-insensitive)."""
+        """Every word appears in the model, build, verdict or where it is ("on disk";
+        case-insensitive): typing "disk" lists what is on disk."""
         c = self.candidate
-        haystack = f"{self.label} {c.build.quant} {VERDICT_LABEL[c.verdict]} {c.model.family}".lower()
+        where = "on disk" if self.path is not None else "not downloaded"
+        haystack = f"{self.label} {c.build.quant} {VERDICT_LABEL[c.verdict]} {c.model.family} {where}".lower()
         return all(word in haystack for word in words)
 
 

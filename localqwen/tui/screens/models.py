@@ -89,7 +89,7 @@ class ModelsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="models-bar"):
-            yield Input(placeholder="type to filter: model, build, verdict", id="filter")
+            yield Input(placeholder="type to filter: model, build, verdict, disk", id="filter")
             yield Select(self.hardware_options(), value=self.main.hardware_source or THIS_MACHINE, allow_blank=False, id="hardware-select")
         yield ModelTable(id="models-table", cursor_type="row", zebra_stripes=True)
         yield Static("Planning…", id="models-status")
