@@ -15,7 +15,7 @@ from pathlib import Path
 
 from localqwen.catalog.types import ArchNumbers, Build, ModelSpec, SamplingPreset
 from localqwen.catalog.errors import CatalogError, UnknownModelError
-from localqwen.paths import home, profiles_dir
+from localqwen.paths import home, profiles_dir, write_text_atomic
 
 
 def _need(table: dict, key: str, kind: type | tuple[type, ...], where: str) -> object:
@@ -141,11 +141,8 @@ def save_model(model: ModelSpec, folder: Path | None = None) -> Path:
     """Write `model` into the person's catalog (one file per model), so every command
     knows it by its id from now on; written whole, then renamed into place."""
     folder = folder or home() / "models"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / ("pulled-" + "".join(c if c.isalnum() or c in "._-" else "--" for c in model.id.lower()) + ".toml")
-    temporary = path.with_suffix(".toml.partial")
-    temporary.write_text(f"# written by `localqwen pull {model.id}`\n" + model_toml(model), encoding="utf-8")
-    temporary.replace(path)
+    write_text_atomic(path, f"# written by `localqwen pull {model.id}`\n" + model_toml(model))
     return path
 
 

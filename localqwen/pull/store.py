@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from localqwen.paths import home
+from localqwen.paths import home, write_text_atomic
 from localqwen.pull.errors import StoreFileError
 
 
@@ -101,9 +101,7 @@ def _editing() -> Iterator[dict[str, Any]]:
     with WeakFileLock(path.with_name("store.json.lock")):
         data = _read()
         yield data
-        tmp = path.with_name(f"store.json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def _key(repo: str, file: str) -> str:

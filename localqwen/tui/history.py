@@ -8,16 +8,15 @@ left out of the list rather than taking the list down.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from localqwen.errors import LocalQwenError
+from localqwen.paths import write_text_atomic
 
 Role = Literal["user", "assistant"]
 
@@ -66,17 +65,8 @@ class HistoryStore:
         return self.root / slug(model)
 
     def save(self, conversation: Conversation) -> Path:
-        folder = self.folder(conversation.model)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{conversation.id}.json"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(asdict(conversation), out, ensure_ascii=False, indent=1)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        path = self.folder(conversation.model) / f"{conversation.id}.json"
+        write_text_atomic(path, json.dumps(asdict(conversation), ensure_ascii=False, indent=1))
         return path
 
     def conversations(self, model: str) -> list[Conversation]:

@@ -8,6 +8,8 @@ import json
 import statistics
 from pathlib import Path
 
+from localqwen.paths import write_text_atomic
+
 KEEP = 5  # the last few answers: one slow answer (a busy machine) does not set the figure
 MIN_TOKENS = 16  # shorter answers time the first tokens' overhead more than the decoding
 
@@ -37,7 +39,4 @@ class MeasuredSpeeds:
         data = self._load()
         samples = data.setdefault(machine, {}).setdefault(key, [])
         samples[:] = (samples + [round(tok_s, 2)])[-KEEP:]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".json.partial")
-        temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        temporary.replace(self.path)
+        write_text_atomic(self.path, json.dumps(data, indent=1))
