@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.pull.errors import RepoAccessError
-from localqwen.pull.hub import SPLIT_PART, HubSettings, RepoListing, list_repo
+from localqwen.pull.hub import SPLIT_PART, HubSettings, RepoListing, build_files, list_repo
 
 HUB_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf.co/")
 _PART = re.compile(r"^[A-Za-z0-9][\w.-]*$")
@@ -34,8 +34,8 @@ def hub_repo_name(name: str) -> str | None:
 
 def quant_of(filename: str) -> str | None:
     """The quant a GGUF's file name gives (`…-Q4_K_M.gguf`, `….IQ4_XS-00001-of-00002.gguf`), upper-cased."""
-    stem = filename.rsplit("/", 1)[-1].removesuffix(".gguf")
-    stem = re.sub(r"-\d{5}-of-\d{5}$", "", stem)
+    split = SPLIT_PART.match(filename)
+    stem = (split["stem"] if split else filename.removesuffix(".gguf")).rsplit("/", 1)[-1]
     found = _QUANT.findall(stem)
     return found[-1].upper() if found else None
 
@@ -55,15 +55,10 @@ def gguf_builds(repo: str, listing: RepoListing) -> list[Build]:
             files[quant].append(name)
     builds = []
     for quant, names in files.items():
-        first = names[0]  # two files of one quant (two layouts): the first by name
-        size = sum(f.size for n, f in listing.files.items() if n == first or _same_split(n, first))
-        builds.append(Build(quant, "gguf", repo, (first,), size))
+        build = Build(quant, "gguf", repo, (names[0],), 0)  # two files of one quant (two layouts): the first by name
+        size = sum(listing.files[name].size for name in build_files(build, listing))  # every part of a split one
+        builds.append(replace(build, size_bytes=size))
     return sorted(builds, key=lambda b: b.size_bytes)
-
-
-def _same_split(name: str, first: str) -> bool:
-    a, b = SPLIT_PART.match(name), SPLIT_PART.match(first)
-    return bool(a and b and a["stem"] == b["stem"] and a["count"] == b["count"])
 
 
 def hub_model(repo: str, settings: HubSettings) -> ModelSpec:

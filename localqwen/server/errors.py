@@ -15,6 +15,8 @@ class ApiError(Exception):
         self.message = message
         self.type = type_ or TYPES.get(status, "invalid_request_error")
 
+    def body(self) -> dict[str, dict[str, object]]:
+        return {"error": {"message": self.message, "type": self.type, "code": self.status}}
+
     def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.type, "code": self.status}}
-        return JSONResponse(body, status_code=self.status)
+        return JSONResponse(self.body(), status_code=self.status)

@@ -15,11 +15,14 @@ import json
 import h11
 from uvicorn.protocols.http.h11_impl import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE, H11Protocol
 
+from localqwen.server.errors import ApiError
 from localqwen.server.settings import HEADER_TIMEOUT_S
 
 
 def _error(status: int, reason: str, message: str) -> bytes:
-    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "code": status}}).encode()
+    """The raw answer, in the shape every other error has (ApiError's), written before
+    any request exists to route: there is no ASGI app to answer it."""
+    body = json.dumps(ApiError(status, message).body()).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
     return head.encode() + body

@@ -37,8 +37,7 @@ class PlanRow:
         """Every word appears in the model, build, verdict or where it is ("on disk";
         case-insensitive): typing "disk" lists what is on disk."""
         c = self.candidate
-        where = "on disk" if self.path is not None else "not downloaded"
-        haystack = f"{self.label} {c.build.quant} {VERDICT_LABEL[c.verdict]} {c.model.family} {where}".lower()
+        haystack = f"{self.label} {c.build.quant} {VERDICT_LABEL[c.verdict]} {c.model.family} {disk_text(self)}".lower()
         return all(word in haystack for word in words)
 
 
