@@ -70,7 +70,7 @@ def spec_from_header(header: GgufHeader, *, repo: str = "", files: tuple[str, ..
         params_b=params_b,
         active_params_b=params_b * (arch.experts_active / arch.experts) if arch.experts else params_b,
         arch=arch,
-        builds=(Build(quant, "gguf", repo, files or (header.path,), header.tensor_bytes),),
+        builds=(Build(quant, "gguf", repo, files or (header.path,), header.tensor_bytes, header.expert_bytes),),
         source=header.path,
     )
 

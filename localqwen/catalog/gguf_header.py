@@ -14,6 +14,7 @@ the file's first bytes and says how many more bytes it needs.
 from __future__ import annotations
 
 import mmap
+import re
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,6 +36,10 @@ _SCALARS: dict[int, struct.Struct] = {
     for type_id, code in {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}.items()
 }
 _U32, _U64 = struct.Struct("<I"), struct.Struct("<Q")
+EXPERTS_REGEX = r"\.ffn_(up|down|gate|gate_up)_(ch|)exps"
+"""The routed expert tensors of a MoE layer: llama.cpp's own `LLM_FFN_EXPS_REGEX`
+(common/common.h), the tensors `--n-cpu-moe` keeps in RAM."""
+_EXPERTS = re.compile(EXPERTS_REGEX)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class GgufHeader:
     header_bytes: int  # where tensor data starts
     vocab_size: int
     metadata: dict[str, object] = field(repr=False, default_factory=dict)
+    expert_bytes: int = 0  # of `tensor_bytes`, the routed MoE experts' (EXPERTS_REGEX)
     arrays: dict[str, ArrayInfo] = field(repr=False, default_factory=dict)  # the big ones, by length only
 
 
@@ -168,7 +174,7 @@ def parse_buffer(buf: bytes | mmap.mmap, *, shown_as: str, file_size: int) -> Gg
             else:
                 metadata[key] = value
         sizes = _type_sizes()
-        tensor_bytes = data_end = 0
+        tensor_bytes = expert_bytes = data_end = 0
         for _ in range(tensor_count):
             name = cursor.string()
             dims = [cursor.u64() for _ in range(cursor.u32())]
@@ -181,6 +187,8 @@ def parse_buffer(buf: bytes | mmap.mmap, *, shown_as: str, file_size: int) -> Gg
                 elements *= dim
             n_bytes = elements // block * block_bytes
             tensor_bytes += n_bytes
+            if _EXPERTS.search(name):
+                expert_bytes += n_bytes
             data_end = max(data_end, offset + n_bytes)
     except ValueError as exc:
         raise ModelFileError(f"{shown_as}: damaged GGUF ({exc})") from None
@@ -209,6 +217,7 @@ def parse_buffer(buf: bytes | mmap.mmap, *, shown_as: str, file_size: int) -> Gg
         header_bytes=header_bytes,
         vocab_size=int(vocab or 0),
         metadata=metadata,
+        expert_bytes=expert_bytes,
         arrays=arrays,
     )
 

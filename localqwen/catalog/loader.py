@@ -72,6 +72,7 @@ def _build(table: dict, where: str) -> Build:
         repo=str(_need(table, "repo", str, where)),
         files=tuple(table.get("files", [])),
         size_bytes=int(_need(table, "size_bytes", int, where)),  # type: ignore[arg-type]
+        expert_bytes=int(table.get("expert_bytes", 0)),
     )
 
 
@@ -134,6 +135,8 @@ def model_toml(model: ModelSpec) -> str:
     for build in model.builds:
         lines += ["", "[[model.build]]"] + [f"{key} = {value(getattr(build, key))}"
                                            for key in ("quant", "format", "repo", "files", "size_bytes")]
+        if build.expert_bytes:
+            lines.append(f"expert_bytes = {build.expert_bytes}")
     return "\n".join(lines) + "\n"
 
 

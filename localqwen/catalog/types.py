@@ -42,6 +42,9 @@ class Build:
     repo: str
     files: tuple[str, ...]
     size_bytes: int
+    expert_bytes: int = 0
+    """Of `size_bytes`, the routed MoE experts' (0: not known; the plan estimates it). The
+    tensors a GPU with too little memory leaves in RAM first."""
 
     @property
     def runtime(self) -> str:

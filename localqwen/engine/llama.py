@@ -24,6 +24,7 @@ from localqwen.engine.sampling import Presets, presets_for_file
 from localqwen.engine.stops import StopMatcher
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
+from localqwen.engine.tensor_overrides import CpuOverrides, expert_patterns
 from localqwen.engine.weights import open_llama, release
 from localqwen.engine.types import GREEDY, ChatMessage, Delta, ExtraChunk, ModelInfo, Sampling
 from localqwen.engine.errors import FimUnsupportedError, ModelLoadError, PromptTooLongError
@@ -71,9 +72,20 @@ def llama_kwargs(placement: Placement) -> dict[str, object]:
 
 
 def weights_key(path: str | Path, placement: Placement) -> tuple[object, ...]:
-    """What makes two loads of a file the same weights: the file and where its layers go."""
+    """What makes two loads of a file the same weights: the file and where its tensors go."""
     return (str(Path(path).resolve()), placement.n_gpu_layers, placement.split_mode, placement.main_gpu,
-            tuple(placement.tensor_split))
+            tuple(placement.tensor_split), placement.n_cpu_moe)
+
+
+def load_llama(path: str | Path, placement: Placement, *, seed: int = 0, verbose: bool = False) -> llama_cpp.Llama:
+    """The one way a GGUF becomes a `Llama`: `placement` in full (MoE experts in RAM
+    included), its weights shared with any context already open over them. The caller
+    closes it, then `release(weights_key(path, placement))`."""
+    return open_llama(
+        weights_key(path, placement),
+        lambda: llama_cpp.Llama(model_path=str(path), seed=seed, verbose=verbose, **llama_kwargs(placement)),
+        CpuOverrides(expert_patterns(placement.n_cpu_moe)),
+    )
 
 
 class LlamaEngine:
@@ -103,9 +115,7 @@ class LlamaEngine:
         self._closed = False
         self._weights = weights_key(header.path, placement)
         try:
-            self._llm = open_llama(self._weights, lambda: llama_cpp.Llama(
-                model_path=str(header.path), seed=seed, verbose=verbose, **llama_kwargs(placement)
-            ))
+            self._llm = load_llama(header.path, placement, seed=seed, verbose=verbose)
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{header.path}: llama.cpp could not load this GGUF ({exc})") from exc
         self._vocab = self._llm._model  # the model: token attributes, training context

@@ -10,7 +10,7 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from localqwen.engine.errors import ModelLoadError
@@ -22,6 +22,7 @@ _PATTERNS = {
     "kv": re.compile(r"llama_kv_cache\S*:\s+\S+ KV buffer size =\s+([\d.]+) MiB"),
     "compute": re.compile(r"(?:llama_context|sched_reserve):\s+\S+ compute buffer size =\s+([\d.]+) MiB"),
 }
+_OVERRIDDEN = re.compile(r"tensor (\S+) \((\d+) MiB \S+\) buffer type overridden to (\S+)")
 
 
 @dataclass(frozen=True)
@@ -29,28 +30,30 @@ class MeasuredMemory:
     weights_bytes: int
     kv_bytes: int
     compute_bytes: int
+    overridden: dict[str, str] = field(default_factory=dict)  # tensor -> the buffer type an override put it in
+    overridden_bytes: int = 0  # those tensors' sizes, as llama.cpp logs them (whole MiB, rounded down)
 
 
 def parse_log(log: str) -> MeasuredMemory:
     totals = {key: sum(float(m) for m in pattern.findall(log)) * MIB for key, pattern in _PATTERNS.items()}
-    return MeasuredMemory(int(totals["weights"]), int(totals["kv"]), int(totals["compute"]))
+    found = _OVERRIDDEN.findall(log)
+    overridden = {name: buffer for name, _, buffer in found}
+    overridden_bytes = sum(int(mib) for _, mib, _ in found) * MIB
+    return MeasuredMemory(int(totals["weights"]), int(totals["kv"]), int(totals["compute"]), overridden, overridden_bytes)
 
 
 def measure_memory(path: str | Path, placement: Placement, timeout: float = 300) -> MeasuredMemory:
     """Load `path` with `placement` in a child with llama.cpp's log on, and add up its buffers."""
-    kwargs = json.dumps({"path": str(path), "n_ctx": placement.n_ctx, "n_gpu_layers": placement.n_gpu_layers,
-                         "flash_attn": placement.flash_attn, "type_k": placement.type_k, "type_v": placement.type_v})
+    fields = {**asdict(placement), "tensor_split": list(placement.tensor_split)}
     code = (
         "import json, sys\n"
-        "from localqwen.engine.llama import llama_kwargs\n"
+        "from localqwen.engine.llama import load_llama\n"
         "from localqwen.plan.placement import Placement\n"
-        "import llama_cpp\n"
         "a = json.loads(sys.argv[1])\n"
-        "p = Placement(n_ctx=a['n_ctx'], n_gpu_layers=a['n_gpu_layers'], flash_attn=a['flash_attn'], "
-        "type_k=a['type_k'], type_v=a['type_v'], n_threads=1)\n"
-        "llama_cpp.Llama(model_path=a['path'], verbose=True, **llama_kwargs(p))\n"
+        "load_llama(a.pop('path'), Placement(**{**a, 'tensor_split': tuple(a['tensor_split'])}), verbose=True)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, kwargs], capture_output=True, text=True, timeout=timeout)
+    args = json.dumps({"path": str(path), **fields})
+    proc = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
         raise ModelLoadError(f"{path}: llama.cpp could not load it to measure ({last})")

@@ -19,28 +19,37 @@ from dataclasses import dataclass
 import llama_cpp
 import llama_cpp._internals as internals
 
+from localqwen.engine.tensor_overrides import CpuOverrides
+
 
 @dataclass
 class _Held:
     model: internals.LlamaModel
     users: int
+    overrides: CpuOverrides | None = None  # kept alive with the model llama.cpp loaded with them
 
 
 _lock = threading.Lock()  # also guards the swap of llama-cpp-python's model class below
 _held: dict[Hashable, _Held] = {}
 
 
-def open_llama(key: Hashable, make: Callable[[], llama_cpp.Llama]) -> llama_cpp.Llama:
+def open_llama(key: Hashable, make: Callable[[], llama_cpp.Llama],
+               overrides: CpuOverrides | None = None) -> llama_cpp.Llama:
     """`make()` a `Llama`; if one over the same weights (`key`) is open, its model is lent
-    instead of loading the file again. Close the `Llama`, then `release(key)`."""
+    instead of loading the file again. A model loaded here places the tensors `overrides`
+    names in RAM (`key` must tell such a load apart). Close the `Llama`, then `release(key)`."""
     with _lock:
         held = _held.get(key)
         if held is None:
-            llm = make()
+            if overrides is None or not overrides.patterns:
+                llm = make()
+            else:
+                with _overriding(overrides):
+                    llm = make()
             # A model frees itself, and every context over it, when a `Llama` closes it:
             # from now on that happens here, when its last user is gone.
             llm._model.close = lambda: None
-            _held[key] = _Held(llm._model, 1)
+            _held[key] = _Held(llm._model, 1, overrides)
             return llm
         with _lending(held.model):
             llm = make()
@@ -64,6 +73,23 @@ def users(key: Hashable) -> int:
     with _lock:
         held = _held.get(key)
         return 0 if held is None else held.users
+
+
+@contextlib.contextmanager
+def _overriding(overrides: CpuOverrides) -> Iterator[None]:
+    """While a `Llama` is made, its model loads with `overrides` in its parameters
+    (`Llama` has no argument for them)."""
+    original = internals.LlamaModel
+
+    def load(*, path_model: str, params: llama_cpp.llama_model_params, verbose: bool = True) -> internals.LlamaModel:
+        overrides.install(params)
+        return original(path_model=path_model, params=params, verbose=verbose)
+
+    internals.LlamaModel = load  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        internals.LlamaModel = original  # type: ignore[misc]
 
 
 @contextlib.contextmanager

@@ -8,10 +8,15 @@ llama.cpp's split modes, as the estimate charges them:
 - layer: whole layers (with their KV cache) go to cards in `tensor_split` shares;
   each card holds its own compute buffer.
 - partial: `n_gpu_layers` < all; the other layers and their KV cache stay in RAM.
+- experts in RAM (MoE): every layer on the GPUs but the routed experts of the first
+  `n_cpu_moe` layers, which stay in RAM; attention, shared tensors and the whole KV
+  cache stay on the cards.
 """
 
 from __future__ import annotations
 
+import math
+from itertools import accumulate
 from dataclasses import dataclass
 
 from localqwen.catalog.types import Build, ModelSpec
@@ -23,6 +28,7 @@ from localqwen.plan.memory import (
     compute_bytes,
     ctx_bytes_per_token,
     embedding_bytes,
+    expert_bytes,
     kv_bytes,
     kv_bytes_per_token,
     layer_bytes,
@@ -44,6 +50,7 @@ class Fit:
     main_gpu: int = 0
     n_gpu_layers: int = -1
     host_bytes: int = 0
+    n_cpu_moe: int = 0
 
 
 def _round_ctx(n: float, target: int) -> int:
@@ -136,6 +143,57 @@ def _spread(total: int, capacities: list[int]) -> list[int]:
         out.append(min(cap, total))
         total -= out[-1]
     return out
+
+
+def fit_experts(model: ModelSpec, build: Build, hw: Hardware, ctx: int, kv_type: str) -> Fit | None:
+    """Everything on the GPUs but the routed experts of the first K layers (llama.cpp's
+    `--n-cpu-moe K`), K the smallest that leaves room for `ctx` tokens; None for a dense
+    model, or where even every layer's experts in RAM leave too little room.
+
+    Several cards split by layer, in counts that give each card bytes in proportion to
+    its free memory: a layer whose experts are in RAM weighs a fraction of one whose
+    are not, so equal layer counts would overfill the card holding the heavy ones."""
+    arch = model.arch
+    experts = expert_bytes(model, build)
+    if not experts:
+        return None
+    gpus = tuple(sorted(hw.gpus, key=lambda g: g.index))
+    shares = _shares(gpus)
+    fixed = compute_bytes(arch, ctx) + GPU_OVERHEAD_BYTES
+    room = min(((g.free_bytes - fixed) / share for g, share in zip(gpus, shares) if share > 0), default=0)
+    if room <= 0:
+        return None
+    per_layer = experts / arch.layers
+    everything = build.size_bytes + kv_bytes(arch, ctx, kv_type)
+    ram = hw.ram_available_bytes - HOST_RESERVE_BYTES
+    for k in range(max(0, math.ceil((everything - room) / per_layer)), arch.layers + 1):
+        if k * per_layer > ram:
+            return None
+        counts, loads = _balanced_layers(everything - k * per_layer, arch.layers, k, per_layer, shares)
+        if all(load + fixed <= g.free_bytes for g, load in zip(gpus, loads)):
+            devices = tuple(_device(g, load + fixed) for g, load in zip(gpus, loads))
+            split = tuple(float(n) for n in counts) if len(gpus) > 1 else ()
+            mode = "layer" if len(gpus) > 1 else "none"
+            return Fit(mode, ctx, devices, split, gpus[0].index, -1, int(k * per_layer), k)
+    return None
+
+
+def _balanced_layers(on_gpu: float, layers: int, k: int, per_layer: float,
+                     shares: tuple[float, ...]) -> tuple[list[int], list[float]]:
+    """Consecutive layer counts per card, each card's bytes as near its share as whole
+    layers allow (layers below `k` carry no experts), and the bytes each card gets."""
+    light = (on_gpu - (layers - k) * per_layer) / layers
+    upto = list(accumulate((light + (per_layer if i >= k else 0.0) for i in range(layers)), initial=0.0))
+    counts, loads, start, goal = [], [], 0, 0.0
+    for n, share in enumerate(shares):
+        goal += share * on_gpu
+        end = layers if n == len(shares) - 1 else start
+        while end < layers and (upto[end] + upto[end + 1]) / 2 <= goal:  # the layer's middle is within this card's share
+            end += 1
+        counts.append(end - start)
+        loads.append(upto[end] - upto[start])
+        start = end
+    return counts, loads
 
 
 def fit_ram(model: ModelSpec, build: Build, hw: Hardware, target: int, kv_type: str) -> Fit | None:

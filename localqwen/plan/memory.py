@@ -18,7 +18,7 @@ Numbers used, and why:
 
 from __future__ import annotations
 
-from localqwen.catalog.types import ArchNumbers, Build
+from localqwen.catalog.types import ArchNumbers, Build, ModelSpec
 from localqwen.plan.placement import N_UBATCH
 
 MIB = 1024**2
@@ -67,6 +67,21 @@ def layer_bytes(arch: ArchNumbers, build: Build, params_b: float) -> float:
     """Weights of one repeating layer: everything but the input and output matrices."""
     rest = build.size_bytes - 2 * embedding_bytes(arch, build, params_b)
     return max(rest, build.size_bytes * 0.5) / arch.layers
+
+
+def expert_bytes(model: ModelSpec, build: Build) -> int:
+    """The routed experts' share of the build's bytes: the file's own count where its header
+    was read, else the routed share of the parameters at the build's average bits.
+
+    total = shared + E experts and active = shared + k experts, so the E experts hold
+    (total - active) x E / (E - k) parameters: 29.0B of Qwen3-30B-A3B's 30.5B."""
+    arch = model.arch
+    if not arch.experts:
+        return 0
+    if build.expert_bytes:
+        return build.expert_bytes
+    routed = (model.params_b - model.active_params_b) * arch.experts / max(1, arch.experts - arch.experts_active)
+    return int(build.size_bytes * min(1.0, routed / model.params_b)) if model.params_b else 0
 
 
 def context_bytes(arch: ArchNumbers, n_ctx: int, kv_type: str = "f16") -> int:

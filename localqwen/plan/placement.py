@@ -29,7 +29,8 @@ class Placement:
     (any scale, llama.cpp normalises); `n_threads` generates tokens, `n_threads_batch`
     evaluates prompts (None: this machine's physical cores / logical CPUs);
     `n_ubatch` is the micro-batch the compute buffer is sized for (llama.cpp uses at
-    most `n_batch` of it).
+    most `n_batch` of it); `n_cpu_moe` keeps the expert tensors of the first N layers
+    in RAM while the rest of those layers is on the GPU (llama.cpp's `--n-cpu-moe N`).
     """
 
     n_gpu_layers: int = -1
@@ -44,6 +45,7 @@ class Placement:
     flash_attn: bool = False
     n_threads: int | None = None
     n_threads_batch: int | None = None
+    n_cpu_moe: int = 0
 
     def __post_init__(self) -> None:
         if self.split_mode not in SPLIT_MODES:
@@ -60,6 +62,8 @@ class Placement:
         for name in ("n_threads", "n_threads_batch"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} {getattr(self, name)} must be at least 1")
+        if self.n_cpu_moe < 0:
+            raise ValueError(f"n_cpu_moe {self.n_cpu_moe} must not be negative")
         if self.n_ubatch < 1:
             raise ValueError(f"n_ubatch {self.n_ubatch} must be at least 1")
         if any(share < 0 for share in self.tensor_split):

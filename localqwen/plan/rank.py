@@ -1,8 +1,8 @@
 """Plan every build of a model on a machine, and pick the one to use.
 
 Ranking: a build that fits fully on the GPUs first (higher quality tier first; in a
-tier the smaller, faster build), then AWQ on vLLM, then partial offload (largest GPU
-share first), then what does not fit. Quality tiers: Q6_K and above are near-lossless
+tier the smaller, faster build), then AWQ on vLLM, then GPU and RAM together (the fastest
+estimate first), then what does not fit. Quality tiers: Q6_K and above are near-lossless
 in llama.cpp's perplexity tables, so Q8_0 or BF16 buy little over Q6_K and cost
 context and speed.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
 from localqwen.plan.placement import Placement
-from localqwen.plan.fit import Fit, fit_layer, fit_partial, fit_ram, fit_row, fit_single, fit_vllm
+from localqwen.plan.fit import Fit, fit_experts, fit_layer, fit_partial, fit_ram, fit_row, fit_single, fit_vllm
 from localqwen.plan.speed import estimate_tok_s
 from localqwen.plan.types import CANNOT_RUN, VERDICT_ORDER, Candidate
 
@@ -84,11 +84,34 @@ def _gguf(model: ModelSpec, build: Build, hw: Hardware, target: int, opts: PlanO
         where = "from RAM (no GPU offload)" if not use_gpu else f"split {fit.split_mode}" if len(fit.devices) > 1 else "one GPU"
         return _candidate(model, build, hw, "fits", fit, kv, where)
     if use_gpu:
-        fit = fit_partial(model, build, hw, min(target, PARTIAL_CTX), "f16")
-        if fit:
-            note = f"{fit.n_gpu_layers}/{model.arch.layers} layers on GPU, the rest in RAM"
-            return _candidate(model, build, hw, "partial", fit, "f16", note)
+        fits = _split_with_ram(model, build, hw, target)
+        if fits:
+            return max(fits, key=lambda c: c.est_decode_tok_s or 0.0)
     return Candidate(model, build, "too_big", None, note=_too_big_note(build, hw))
+
+
+def _split_with_ram(model: ModelSpec, build: Build, hw: Hardware, target: int) -> list[Candidate]:
+    """What the GPUs and RAM can run together: whole layers on the GPUs (partial), for a
+    MoE model also its experts in RAM and everything else on the GPUs, and RAM alone; each
+    at the context a person would want (MoE: up to 32K, affordable when only experts move)."""
+    contexts = (COMFORTABLE_CTX, PARTIAL_CTX) if model.arch.experts else (PARTIAL_CTX,)
+    for ctx in dict.fromkeys(min(target, c) for c in contexts):
+        out = []
+        if fit := fit_partial(model, build, hw, ctx, "f16"):
+            out.append(_candidate(model, build, hw, "partial", fit, "f16",
+                                  f"{fit.n_gpu_layers}/{model.arch.layers} layers on GPU, the rest in RAM"))
+        if fit := fit_experts(model, build, hw, ctx, "f16"):
+            out.append(_candidate(model, build, hw, "partial", fit, "f16", experts_text(fit.n_cpu_moe, model.arch.layers)))
+        if out and model.arch.experts and (fit := fit_ram(model, build, hw, ctx, "f16")):
+            out.append(_candidate(model, build, hw, "partial", fit, "f16", "from RAM: faster here than any GPU split"))
+        if out:
+            return out
+    return []
+
+
+def experts_text(n_cpu_moe: int, layers: int) -> str:
+    """How every face says the MoE placement: "experts of 17/48 layers in RAM"."""
+    return f"experts of {n_cpu_moe}/{layers} layers in RAM, the rest on GPU"
 
 
 def _too_big_note(build: Build, hw: Hardware) -> str:
@@ -119,6 +142,7 @@ def _candidate(model: ModelSpec, build: Build, hw: Hardware, verdict: str, fit: 
         flash_attn=True,
         n_threads=hw.cpu_cores,  # as llama.cpp: one generation thread per physical core,
         n_threads_batch=hw.logical_cpus,  # prompts on every logical CPU
+        n_cpu_moe=fit.n_cpu_moe,
     )
     speed = estimate_tok_s(model, build, hw, fit, kv)
     return Candidate(model, build, verdict, placement, fit.devices, fit.host_bytes, speed, note)  # type: ignore[arg-type]
@@ -139,8 +163,8 @@ def _rank_key(c: Candidate) -> tuple:
     order = VERDICT_ORDER[c.verdict]
     if c.verdict == "fits":
         return (order, -_tier(c.build), c.build.size_bytes)
-    if c.verdict == "partial":
-        return (order, c.ram_share, -_tier(c.build))
+    if c.verdict == "partial":  # the fastest split between GPU and RAM (experts in RAM beat whole layers)
+        return (order, -(c.est_decode_tok_s or 0.0), c.ram_share, -_tier(c.build))
     return (order, c.build.size_bytes)
 
 

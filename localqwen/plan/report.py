@@ -32,6 +32,7 @@ def candidate_json(c: Candidate) -> dict[str, object]:
             "tensor_split": list(p.tensor_split),
             "main_gpu": p.main_gpu,
             "n_gpu_layers": p.n_gpu_layers,
+            "n_cpu_moe": p.n_cpu_moe,
             "n_ctx": p.n_ctx,
             "type_k": p.type_k,
             "type_v": p.type_v,

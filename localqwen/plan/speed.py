@@ -4,7 +4,10 @@ tokens/s ~ efficiency x bandwidth / bytes read per token, plus a fixed cost per 
 (kernel launches; in a row split, a sync between cards per layer, which is why
 llama.cpp's row split over many cards is slow). Cards in a layer split work one after
 another; in a row split at once; layers in RAM read at RAM bandwidth. MoE experts are
-read scattered, at a lower efficiency. An estimate, labelled as such everywhere.
+read scattered, at a lower efficiency. With experts in RAM (`n_cpu_moe`), RAM serves
+only the routed experts a token picks in those layers (k of E of their bytes), while
+attention and the KV cache of every layer stay on the GPU: per byte moved off the card,
+RAM then reads less than when whole layers go. An estimate, labelled as such everywhere.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
 from localqwen.plan.fit import Fit
-from localqwen.plan.memory import kv_bytes
+from localqwen.plan.memory import expert_bytes, kv_bytes
 
 GPU_EFFICIENCY = 0.7
 MOE_EFFICIENCY = 0.45
@@ -37,10 +40,18 @@ def estimate_tok_s(model: ModelSpec, build: Build, hw: Hardware, fit: Fit, kv_ty
     if any(g.bandwidth_gbs is None for g in used):
         return None
     gpu_layers = layers if fit.n_gpu_layers < 0 else fit.n_gpu_layers
-    on_gpu = per_token * gpu_layers / layers
-    seconds = (per_token - on_gpu) / (ram_gbs * 1e9) + (layers - gpu_layers) * CPU_LAYER_S
+    if fit.n_cpu_moe:
+        arch = model.arch
+        in_ram = expert_bytes(model, build) * arch.experts_active / arch.experts * fit.n_cpu_moe / layers
+        ram_layers = fit.n_cpu_moe
+    else:
+        in_ram = per_token * (layers - gpu_layers) / layers
+        ram_layers = layers - gpu_layers
+    on_gpu = per_token - in_ram
+    seconds = in_ram / (ram_gbs * 1e9) + ram_layers * CPU_LAYER_S
     efficiency = MOE_EFFICIENCY if model.arch.experts else GPU_EFFICIENCY
-    shares = fit.tensor_split or (1.0,)
+    split = fit.tensor_split or (1.0,)
+    shares = [share / sum(split) for share in split]  # llama.cpp normalises tensor_split; so does this
     times = [on_gpu * share / (g.bandwidth_gbs * efficiency * 1e9) for g, share in zip(used, shares)]  # type: ignore[operator]
     seconds += gpu_layers * GPU_LAYER_S
     if fit.split_mode == "row":

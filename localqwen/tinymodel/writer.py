@@ -18,7 +18,7 @@ from localqwen.tinymodel.qwen_vocab import build_qwen_vocab
 from localqwen.tinymodel.template import QWEN3_CHAT_TEMPLATE, QWEN25_CHAT_TEMPLATE, QWEN36_CHAT_TEMPLATE
 from localqwen.tinymodel.vocab import Vocab, build_vocab
 
-Arch = Literal["qwen2", "qwen3"]
+Arch = Literal["qwen2", "qwen3", "qwen3moe"]
 VocabKind = Literal["tiny", "qwen"]
 # With a Qwen-sized vocabulary the two vocab x n_embd matrices are most of the file:
 # they are stored as Q8_0 (as a real Qwen GGUF stores its output matrix), the rest F32.
@@ -46,6 +46,11 @@ class TinySpec:
     seed: int = 1234
     chat_template: str | None = None  # a template of one's own (a real Qwen one, say) over the built-in ones
     name: str | None = None  # general.name; None: tiny-ARCH
+    # qwen3moe only: every layer's FFN is `n_expert` experts of `n_ff_exp`, `n_expert_used`
+    # of them routed per token (Qwen3-30B-A3B: 128, 768, 8), instead of one FFN of n_ff.
+    n_expert: int = 4
+    n_expert_used: int = 2
+    n_ff_exp: int = 64
 
     @property
     def head_dim(self) -> int:
@@ -74,9 +79,13 @@ def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     writer.add_head_count_kv(spec.n_head_kv)
     writer.add_layer_norm_rms_eps(1e-6)
     writer.add_rope_freq_base(1_000_000.0)
-    if spec.arch == "qwen3":
+    if spec.arch != "qwen2":
         writer.add_key_length(spec.head_dim)
         writer.add_value_length(spec.head_dim)
+    if spec.arch == "qwen3moe":
+        writer.add_expert_count(spec.n_expert)
+        writer.add_expert_used_count(spec.n_expert_used)
+        writer.add_expert_feed_forward_length(spec.n_ff_exp)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0 if spec.vocab == "qwen" else gguf.LlamaFileType.ALL_F32)
 
     _add_tokenizer(writer, vocab, spec)
@@ -157,6 +166,12 @@ def _tensors(spec: TinySpec, vocab: Vocab, rng: np.random.Generator):
             yield name(T.ATTN_K_NORM), ones(hd)
         yield name(T.ATTN_OUT), rand(d, q_dim)
         yield name(T.FFN_NORM), ones(d)
-        yield name(T.FFN_GATE), rand(spec.n_ff, d)
-        yield name(T.FFN_UP), rand(spec.n_ff, d)
-        yield name(T.FFN_DOWN), rand(d, spec.n_ff)
+        if spec.arch == "qwen3moe":
+            yield name(T.FFN_GATE_INP), rand(spec.n_expert, d)
+            yield name(T.FFN_GATE_EXP), rand(spec.n_expert, spec.n_ff_exp, d)
+            yield name(T.FFN_UP_EXP), rand(spec.n_expert, spec.n_ff_exp, d)
+            yield name(T.FFN_DOWN_EXP), rand(spec.n_expert, d, spec.n_ff_exp)
+        else:
+            yield name(T.FFN_GATE), rand(spec.n_ff, d)
+            yield name(T.FFN_UP), rand(spec.n_ff, d)
+            yield name(T.FFN_DOWN), rand(d, spec.n_ff)

@@ -12,7 +12,7 @@ from pathlib import Path
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
 from localqwen.plan import Candidate, PlanOptions, plan_all, plan_model
-from localqwen.plan.rank import USABLE_TOK_S
+from localqwen.plan.rank import USABLE_TOK_S, experts_text
 
 GB = 1e9
 VERDICT_LABEL = {"fits": "fits", "partial": "partial", "needs_vllm": "needs vLLM", "needs_gpu": "needs GPU",
@@ -194,6 +194,8 @@ def layers_text(c: Candidate) -> str:
     if c.placement is None:
         return "—"
     n = c.placement.n_gpu_layers
+    if c.placement.n_cpu_moe:
+        return experts_text(c.placement.n_cpu_moe, layers)
     if n < 0 or n >= layers:
         return f"all {layers} on GPU" if c.devices else f"all {layers} in RAM"
     return f"{n} of {layers} on GPU"
