@@ -130,9 +130,20 @@ def open_model(
     reserve = _second_context_bytes(fim, fim_ctx, same_file=fim is chat) if fim is not None else 0
     chat_side = _side(chat, options, options.ctx, hardware, load_gguf, reserve=reserve, cache_reuse=0)
     fim_side = None
-    if fim is not None:
+    if fim is chat and chat_side.placement is not None:
+        fim_side = _second_context(chat_side, fim_ctx, load_gguf, options.cache_reuse)
+    elif fim is not None:
         fim_side = _side(fim, options, fim_ctx, hardware, load_gguf, reserve=0, cache_reuse=options.cache_reuse)
     return Opening(_name(chat), chat_side, fim_side)
+
+
+def _second_context(chat: Side, ctx: int, load_gguf: LoadGguf, cache_reuse: int) -> Side:
+    """The completion side over the chat model's file: the chat's placement with its own
+    context, so both contexts share one copy of the weights (a placement planned apart
+    could put other layers or experts in RAM, and load the weights a second time)."""
+    assert chat.placement is not None and chat.path is not None
+    placement, path = replace(chat.placement, n_ctx=min(ctx, chat.placement.n_ctx)), chat.path
+    return Side(chat.label, lambda: load_gguf(path, placement, cache_reuse), placement, path)
 
 
 def _once(hardware: Callable[[], Hardware]) -> Callable[[], Hardware]:

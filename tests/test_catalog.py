@@ -76,12 +76,19 @@ def test_unknown_model_suggests_the_nearest_names(tmp_path: Path) -> None:
     assert "qwen3-8b" in info.value.one_line()
 
 
+MINIMAL = "[[model]]\nid = 'x'\nname = 'X'\nfamily = 'q'\ncontext = 4096\nthinking = true\nfim = false\nparams_b = 1.0\n"
+ARCH = "[model.arch]\n" + "".join(f"{k} = 8\n" for k in ("layers", "attention_layers", "heads", "kv_heads", "head_dim",
+                                                       "hidden", "vocab"))
+
+
 @pytest.mark.parametrize(
     "text, problem",
     [
         ("[[model]]\nid = 'x'\nname = ", "not valid TOML"),
         ("[[model]]\nid = 'x'\n", "model x: 'name' is missing"),
         ("[[model]]\nid = 'x'\nname='X'\nfamily='q'\ncontext='long'\n[model.arch]\n", "'context' should be int"),
+        (MINIMAL + "thinking_mode = 'sometimes'\n" + ARCH, "thinking_mode should be one of hybrid, template, always, never"),
+        (MINIMAL + "thinking_mode = 'never'\n" + ARCH, "thinking = true contradicts thinking_mode 'never'"),
     ],
 )
 def test_malformed_catalog_file_names_file_and_problem(tmp_path: Path, text: str, problem: str) -> None:
@@ -120,3 +127,34 @@ def test_a_gguf_is_matched_to_its_catalog_model_by_file_then_by_header_name() ->
     assert catalog.for_gguf(cache_path, None).id == "qwen3.6-27b"
     assert catalog.for_gguf("/models/mine.gguf", "Qwen3.6-27B").id == "qwen3.6-27b"
     assert catalog.for_gguf("/models/tiny.gguf", "tiny-qwen3") is None
+
+
+def test_every_catalog_architecture_is_one_the_installed_llama_cpp_registers() -> None:
+    """llama.cpp builds each architecture it loads as a class `llama_model_<name>`, whose
+    name its library carries (C++ type info): a catalog model whose GGUF it could not
+    load fails here, not on a person's machine after the download."""
+    import llama_cpp
+
+    library = (Path(llama_cpp.__file__).parent / "lib" / "libllama.so").read_bytes()
+    assert b"llama_model_qwen3\0" in library and b"llama_model_qwen99\0" not in library
+    for model in load_catalog().models:
+        assert model.architecture, f"{model.id} names no architecture"
+        assert b"llama_model_" + model.architecture.encode() + b"\0" in library, f"{model.id}: {model.architecture}"
+
+
+def test_each_family_thinks_as_its_card_says() -> None:
+    catalog = load_catalog()
+    modes = {m.id: (m.thinking_mode, m.thinking_default) for m in catalog.models}
+    assert modes["qwen3-8b"] == ("hybrid", True)
+    assert modes["qwen3-30b-a3b-instruct-2507"][0] == modes["qwen3-coder-30b-a3b"][0] == "never"
+    assert modes["qwen3-30b-a3b-thinking-2507"][0] == "always"
+    assert modes["qwen3.5-35b-a3b"] == modes["qwen3.6-27b"] == ("template", True)
+    assert modes["qwen3.5-0.8b"] == ("template", False)
+
+
+def test_the_moe_models_people_run_are_planned_from_exact_sizes() -> None:
+    catalog = load_catalog()
+    for model_id, arch in (("qwen3-30b-a3b-instruct-2507", "qwen3moe"), ("qwen3.6-35b-a3b", "qwen35moe"),
+                           ("qwen3.5-122b-a10b", "qwen35moe"), ("qwen3-coder-next", "qwen3next")):
+        model = catalog.find(model_id)
+        assert model.architecture == arch and model.arch.experts and model.build("Q4_K_M") is not None

@@ -146,3 +146,37 @@ def test_the_json_plan_carries_n_cpu_moe(catalog) -> None:
 
     choice = choose(plan_model(catalog.find("qwen3-30b-a3b"), load_profile("rtx4080-16g")))
     assert candidate_json(choice)["placement"]["n_cpu_moe"] == choice.placement.n_cpu_moe > 0
+
+
+def test_serving_a_moe_build_plans_experts_in_ram_and_both_sides_share_that_placement(catalog) -> None:
+    from localqwen.engine.llama import weights_key
+    from localqwen.launch import LaunchOptions, open_model
+
+    here = Path(__file__)  # any file: planning never reads it
+    opening = open_model("qwen3-30b-a3b:Q4_K_M", LaunchOptions(ctx=32768, serving=True),
+                         lambda: load_profile("rtx4080-16g"), locate=lambda m, b: here)
+    chat, fim = opening.chat.placement, opening.fim.placement
+    assert chat.n_cpu_moe > 0 and chat.n_ctx == 32768
+    assert weights_key(here, fim) == weights_key(here, chat)  # one copy of the weights
+    assert fim.n_ctx < chat.n_ctx
+
+
+def test_a_served_catalog_moe_build_loads_the_plans_experts_in_ram_once_for_both_contexts(tiny_moe: Path) -> None:
+    """The catalog's Qwen3-30B-A3B planned for a 16 GB card, its file stood in for by the
+    tiny MoE: both contexts load through the plan's placement, one copy of the weights,
+    with llama.cpp's overrides (patterns past the tiny model's 3 layers match nothing)."""
+    from localqwen.engine.llama import weights_key
+    from localqwen.engine.weights import users
+    from localqwen.launch import LaunchOptions, open_model
+
+    opening = open_model("qwen3-30b-a3b:Q4_K_M", LaunchOptions(ctx=4096, serving=True, fim_ctx=1024, threads=1),
+                         lambda: load_profile("rtx4080-16g"), locate=lambda m, b: tiny_moe)
+    chat = opening.chat.load()
+    fim = opening.fim.load()
+    try:
+        assert chat.placement.n_cpu_moe == fim.placement.n_cpu_moe > 0
+        assert users(weights_key(tiny_moe, chat.placement)) == 2
+        assert (chat.info.n_ctx, fim.info.n_ctx) == (4096, 1024)
+    finally:
+        fim.close()
+        chat.close()

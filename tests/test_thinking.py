@@ -62,3 +62,36 @@ def test_soft_switch_reads_the_latest_user_message() -> None:
     assert soft_switch([ChatMessage("user", "be quick /no_think")]) is False
     assert soft_switch([ChatMessage("user", "/no_think"), ChatMessage("assistant", "ok"), ChatMessage("user", "now /think")]) is True
     assert soft_switch([ChatMessage("user", "path a/no_thinking")]) is None
+
+
+@pytest.mark.parametrize(
+    "name, asked, thinks",
+    [
+        ("tiny-qwen3", False, False),  # not in the catalog: Qwen3's switch, as asked
+        ("tiny-qwen3", True, True),
+        ("Qwen3-4B-Thinking-2507", False, True),  # the catalog says it always thinks
+        ("Qwen3-4B-Instruct-2507", True, False),  # and this one never does
+    ],
+)
+def test_the_catalogs_thinking_mode_overrides_what_is_asked(tmp_path, name: str, asked: bool, thinks: bool) -> None:
+    """A GGUF whose header names a catalog model thinks as the catalog says: on a template
+    that opens `<think>` unless told not to, the answer is reasoning exactly when it thinks."""
+    from localqwen.engine.llama import LlamaEngine
+    from localqwen.engine.types import GREEDY
+    from localqwen.plan.placement import Placement
+    from localqwen.tinymodel import TinySpec, write_tiny_gguf
+
+    path = write_tiny_gguf(tmp_path / "m.gguf", TinySpec(opens_think_in_prompt=True, name=name))
+    with LlamaEngine(path, Placement(n_ctx=512, n_threads=1)) as engine:
+        deltas = list(engine.chat([ChatMessage("user", "hi")], thinking=asked, sampling=GREEDY, max_tokens=8))
+    kinds = {d.kind for d in deltas}
+    assert kinds == ({"reasoning"} if thinks else {"content"})
+
+
+def test_the_smallest_qwen35_does_not_think_unless_asked() -> None:
+    from localqwen.engine.chat_template import resolve_thinking
+
+    hi = [ChatMessage("user", "hi")]
+    assert resolve_thinking("template", None, hi, default=False) is False
+    assert resolve_thinking("template", True, hi, default=False) is True
+    assert resolve_thinking("template", None, [ChatMessage("user", "hi /think")], default=False) is True

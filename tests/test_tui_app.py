@@ -287,7 +287,7 @@ async def test_detail_estimate_moves_with_context_and_split(tmp_path: Path) -> N
     app = make_app(TuiSettings(hardware="dual-rtx3090", data_dir=tmp_path, cursor_blink=False), pinned_services())
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await open_models_row(pilot, "qwen3.6 q6_k")
+        await open_models_row(pilot, "qwen3.6-27b q6_k")
         detail = app.screen
         assert isinstance(detail, BuildDetailScreen)
         before = detail.candidate

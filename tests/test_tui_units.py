@@ -37,13 +37,13 @@ def test_plan_table_lists_every_build_and_marks_the_pick(dual_3090_table) -> Non
 
 
 def test_filter_words_must_all_match(dual_3090_table) -> None:
-    hits = [r for r in dual_3090_table.rows if r.matches("qwen3.6 q6_k".split())]
+    hits = [r for r in dual_3090_table.rows if r.matches("qwen3.6-27b q6_k".split())]
     assert [(r.candidate.model.id, r.candidate.build.quant) for r in hits] == [("qwen3.6-27b", "Q6_K")]
     assert any(r.matches(["vllm"]) for r in dual_3090_table.rows)
 
 
 def test_replan_moves_with_context_and_split(dual_3090_table) -> None:
-    row = next(r for r in dual_3090_table.rows if r.matches("qwen3.6 q6_k".split()))
+    row = next(r for r in dual_3090_table.rows if r.matches("qwen3.6-27b q6_k".split()))
     hw = dual_3090_table.hardware
     small = replan(row, hw, PlanOptions(ctx=8192))
     layer = replan(row, hw, PlanOptions(ctx=8192, split_mode="layer"))

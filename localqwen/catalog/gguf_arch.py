@@ -58,6 +58,7 @@ def spec_from_header(header: GgufHeader, *, repo: str = "", files: tuple[str, ..
     meta = header.metadata
     quant = FILE_TYPES.get(_int(meta, "general.file_type", -1), "GGUF")
     template = str(meta.get("tokenizer.chat_template") or "")
+    thinks = "enable_thinking" in template or "<think>" in template
     params_b = _params_b(header, arch)
     name = header.name or header.path.rsplit("/", 1)[-1]
     return ModelSpec(
@@ -65,10 +66,12 @@ def spec_from_header(header: GgufHeader, *, repo: str = "", files: tuple[str, ..
         name=name,
         family=header.architecture,
         context=_int(meta, f"{header.architecture}.context_length", 4096),
-        thinking="enable_thinking" in template or "<think>" in template,
+        thinking=thinks,
+        thinking_mode="hybrid" if thinks else "never",
+        architecture=header.architecture,
         fim="tokenizer.ggml.fim_pre_token_id" in meta or "<|fim_prefix|>" in template,
         params_b=params_b,
-        active_params_b=params_b * (arch.experts_active / arch.experts) if arch.experts else params_b,
+        active_params_b=params_b * _active_share(header, arch),
         arch=arch,
         builds=(Build(quant, "gguf", repo, files or (header.path,), header.tensor_bytes, header.expert_bytes),),
         source=header.path,
@@ -78,6 +81,14 @@ def spec_from_header(header: GgufHeader, *, repo: str = "", files: tuple[str, ..
 def spec_from_file(path: str | Path) -> ModelSpec:
     """A GGUF on disk, checked and read as a one-build model spec."""
     return spec_from_header(read_gguf_header(path))
+
+
+def _active_share(header: GgufHeader, arch: ArchNumbers) -> float:
+    """What a token reads of the weights: all but the experts, and k of E experts."""
+    if not arch.experts or not header.tensor_bytes:
+        return 1.0
+    experts = header.expert_bytes
+    return (header.tensor_bytes - experts + experts * arch.experts_active / arch.experts) / header.tensor_bytes
 
 
 def _params_b(header: GgufHeader, arch: ArchNumbers) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from localqwen.catalog.types import ArchNumbers, Build, ModelSpec, SamplingPreset
+from localqwen.catalog.types import THINKING_MODES, ArchNumbers, Build, ModelSpec, SamplingPreset
 from localqwen.catalog.errors import CatalogError, UnknownModelError
 from localqwen.paths import home, profiles_dir, write_text_atomic
 
@@ -59,7 +59,20 @@ def _model(table: dict, where: str) -> ModelSpec:
         builds=tuple(_build(b, f"{where}: build {i + 1}") for i, b in enumerate(table.get("build", []))),
         sampling={mode: SamplingPreset(**preset) for mode, preset in table.get("sampling", {}).items()},
         source=where.split(":")[0],
+        thinking_mode=_thinking_mode(table, thinking, where),  # type: ignore[arg-type]
+        thinking_default=bool(table.get("thinking_default", thinking)),
+        architecture=str(table.get("architecture", "")),
     )
+
+
+def _thinking_mode(table: dict, thinking: bool, where: str) -> str:
+    """The model's `thinking_mode`; left out: Qwen3's hybrid where it thinks, else never."""
+    mode = table.get("thinking_mode", "hybrid" if thinking else "never")
+    if mode not in THINKING_MODES:
+        raise CatalogError(f"{where}: thinking_mode should be one of {', '.join(THINKING_MODES)}, not {mode!r}")
+    if (mode == "never") == thinking:
+        raise CatalogError(f"{where}: thinking = {str(thinking).lower()} contradicts thinking_mode {mode!r}")
+    return mode
 
 
 def _build(table: dict, where: str) -> Build:
@@ -129,7 +142,8 @@ def model_toml(model: ModelSpec) -> str:
         return json.dumps(str(v), ensure_ascii=False)  # a TOML basic string
 
     lines = ["[[model]]"]
-    for key in ("id", "name", "family", "context", "thinking", "fim", "params_b", "active_params_b"):
+    for key in ("id", "name", "family", "architecture", "context", "thinking", "thinking_mode", "thinking_default",
+                "fim", "params_b", "active_params_b"):
         lines.append(f"{key} = {value(getattr(model, key))}")
     lines.append("arch = {" + ", ".join(f"{k} = {value(v)}" for k, v in vars(model.arch).items()) + "}")
     for build in model.builds:

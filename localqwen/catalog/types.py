@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Format = Literal["gguf", "awq"]
+ThinkingMode = Literal["hybrid", "template", "always", "never"]
+THINKING_MODES: tuple[str, ...] = ("hybrid", "template", "always", "never")
+"""How a model thinks. hybrid: Qwen3 (April 2025): on by default, `enable_thinking` or
+`/think` / `/no_think` in a message switch it. template: Qwen3.5/3.6: on by default,
+only the template's `enable_thinking` switches it (the soft switches are just text to
+them). always: a -Thinking-2507 model, whose template opens `<think>` every turn.
+never: Instruct-2507, Qwen2.5, the coders."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,15 @@ class ModelSpec:
     builds: tuple[Build, ...] = ()
     sampling: dict[str, SamplingPreset] = field(default_factory=dict)
     source: str = ""
+    thinking_mode: ThinkingMode = "hybrid"
+    thinking_default: bool = True  # hybrid and template models: thinks when nothing switches it (Qwen3.5-0.8B: not)
+    architecture: str = ""  # the GGUF's general.architecture (qwen3moe, qwen35, ...); "" not known
+
+    def __post_init__(self) -> None:
+        if self.thinking_mode not in THINKING_MODES:
+            raise ValueError(f"{self.id}: thinking_mode {self.thinking_mode!r} is not one of {', '.join(THINKING_MODES)}")
+        if (self.thinking_mode == "never") == self.thinking:
+            raise ValueError(f"{self.id}: thinking = {str(self.thinking).lower()} contradicts thinking_mode {self.thinking_mode!r}")
 
     def build(self, quant: str) -> Build | None:
         wanted = quant.lower()

@@ -101,6 +101,22 @@ def soft_switch(messages: Sequence[ChatMessage]) -> bool | None:
     return None
 
 
+def resolve_thinking(mode: str, asked: bool | None, messages: Sequence[ChatMessage], default: bool = True) -> bool:
+    """Does this answer think? The model's `thinking_mode` first (a -Thinking-2507 model
+    always does, an Instruct-2507 never), then what was asked, then `/think` or
+    `/no_think` in the latest user message (passed on as `enable_thinking`, which Qwen3.5
+    and 3.6 also obey), else the model's default (on, but for the smallest Qwen3.5)."""
+    if mode in ("always", "never"):
+        return mode == "always"
+    return next(t for t in (asked, soft_switch(messages), default) if t is not None)
+
+
+def thinking_mode_of(template: str | None) -> str:
+    """A GGUF the catalog does not know: Qwen3's hybrid mode where its template knows
+    thinking, else none."""
+    return "hybrid" if has_thinking(template) else "never"
+
+
 def has_thinking(template: str | None) -> bool:
     """The model has a thinking mode: its template knows `<think>` or `enable_thinking`
     (Qwen3 and later; Qwen2.5's does not)."""

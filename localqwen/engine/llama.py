@@ -15,12 +15,12 @@ from pathlib import Path
 import llama_cpp
 
 from localqwen.catalog.gguf_header import read_gguf_header
-from localqwen.engine.chat_template import opens_thinking, render_chat, soft_switch
+from localqwen.engine.chat_template import opens_thinking, render_chat, resolve_thinking, thinking_mode_of
 from localqwen.engine.fim import build_fim_prompt, find_fim_tokens
 from localqwen.engine.cpu_share import PROCESS_CPU
 from localqwen.engine.kv_reuse import ShiftPlan, plan_shift
 from localqwen.engine.native import OneToken, SamplerChain, Vocabulary, grammar_sampler
-from localqwen.engine.sampling import Presets, presets_for_file
+from localqwen.engine.sampling import Presets, catalog_model_for, presets_for
 from localqwen.engine.stops import StopMatcher
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
@@ -107,7 +107,8 @@ class LlamaEngine:
         header = read_gguf_header(path)
         self.placement = placement
         self.reuse_shifted_chunks = reuse_shifted_chunks
-        self.presets = presets if presets is not None else presets_for_file(path, header.name)
+        model = catalog_model_for(path, header.name)
+        self.presets = presets if presets is not None else presets_for(model)
         self.seed = seed
         self._lock = threading.Lock()
         self._active: Stream | None = None
@@ -134,6 +135,8 @@ class LlamaEngine:
             metadata=metadata,
             n_threads=llama_cpp.llama_n_threads(self._llm.ctx),
             n_threads_batch=llama_cpp.llama_n_threads_batch(self._llm.ctx),
+            thinking_mode=model.thinking_mode if model else thinking_mode_of(metadata.get("tokenizer.chat_template")),
+            thinking_default=model.thinking_default if model else True,
         )
         self._threads_all = self._threads_now = (self.info.n_threads, self.info.n_threads_batch)
 
@@ -164,11 +167,9 @@ class LlamaEngine:
         stop: Sequence[str] = (),
         tools: Sequence[Mapping] = (),
     ) -> Stream:
-        """Chat with the model's own template. `thinking=None`: `/think`, `/no_think`, else on."""
-        if thinking is None:
-            thinking = soft_switch(messages)
-        if thinking is None:
-            thinking = True
+        """Chat with the model's own template. `thinking=None`: `/think`, `/no_think`, else
+        on; a model that always or never thinks does so whatever is asked."""
+        thinking = resolve_thinking(self.info.thinking_mode, thinking, messages, self.info.thinking_default)
         template = self.info.chat_template
         if not template:
             raise ModelLoadError(f"{self.info.path}: the GGUF has no chat template")

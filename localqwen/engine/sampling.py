@@ -48,15 +48,13 @@ def presets_for(model: ModelSpec | None, base: Presets = QWEN_PRESETS) -> Preset
     )
 
 
-def presets_for_file(path: str | Path, header_name: str | None) -> Presets:
-    """Presets for a GGUF about to load: its catalog model's when it is a catalog build or its
-    header names one, else Qwen's. A catalog that cannot be read leaves Qwen's (the catalog's
-    own commands report it)."""
+def catalog_model_for(path: str | Path, header_name: str | None) -> ModelSpec | None:
+    """The catalog model a GGUF about to load is (a catalog build, or the model its header
+    names); None: neither, or a catalog that cannot be read (its own commands report it)."""
     from localqwen.catalog.loader import load_catalog
     from localqwen.errors import LocalQwenError
 
     try:
-        model = load_catalog().for_gguf(path, header_name)
+        return load_catalog().for_gguf(path, header_name)
     except LocalQwenError:
-        model = None
-    return presets_for(model)
+        return None

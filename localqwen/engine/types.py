@@ -107,6 +107,8 @@ class ModelInfo:
     metadata: dict[str, str] = field(default_factory=dict, repr=False)
     n_threads: int | None = None  # llama.cpp's, as the context runs them; None: a remote server
     n_threads_batch: int | None = None
+    thinking_mode: str = "hybrid"  # catalog/types.py THINKING_MODES; a remote server's: not known, so Qwen3's
+    thinking_default: bool = True
 
     @property
     def supports_fim(self) -> bool:

@@ -60,7 +60,9 @@ def _best_full_fit(model: ModelSpec, build: Build, hw: Hardware, target: int, kv
     multi = None
     if len(gpus) > 1 and opts.split_mode != "none":
         in_order = tuple(sorted(hw.gpus, key=lambda g: g.index))
-        if opts.split_mode != "layer":
+        # Not a MoE model by rows: its expert tensors (3-D, multiplied by MUL_MAT_ID) do not
+        # split by rows in llama.cpp and would all land on the main card.
+        if opts.split_mode != "layer" and not (model.arch.experts and opts.split_mode is None):
             multi = fit_row(model, build, in_order, target, kv)
         if multi is None or multi.n_ctx < MIN_CTX and opts.split_mode != "row":
             multi = fit_layer(model, build, in_order, target, kv) or multi
@@ -79,6 +81,12 @@ def _gguf(model: ModelSpec, build: Build, hw: Hardware, target: int, opts: PlanO
             best = (fit, kv)
         if best and best[0].n_ctx >= min(target, COMFORTABLE_CTX):
             break
+    wanted = min(target, COMFORTABLE_CTX)
+    if use_gpu and model.arch.experts and (best is None or best[0].n_ctx < wanted):
+        # A MoE model that fits whole only with a short context: a few layers' experts in
+        # RAM cost it little speed and buy the context a person wants.
+        if fit := fit_experts(model, build, hw, wanted, "f16"):
+            return _candidate(model, build, hw, "partial", fit, "f16", experts_text(fit.n_cpu_moe, model.arch.layers))
     if best:
         fit, kv = best
         where = "from RAM (no GPU offload)" if not use_gpu else f"split {fit.split_mode}" if len(fit.devices) > 1 else "one GPU"

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from localqwen import __version__
 from localqwen.engine.backend import Backend
-from localqwen.engine.chat_template import soft_switch
+from localqwen.engine.chat_template import resolve_thinking
 from localqwen.engine.tool_calls import ToolCallSplitter, tool_form
 from localqwen.engine.types import ChatMessage, GenerationStats, Sampling
 from localqwen.server import parse, tools
@@ -217,8 +217,8 @@ async def chat_completions(request: Request) -> Response:
         grammar = offered.grammar
     if grammar is not None:
         thinking = False  # the grammar holds from the first token: no <think> part before the JSON
-    # The preset follows what the prompt will do: the request's switch, else `/think` or `/no_think`, else on.
-    preset_thinking = next(t for t in (thinking, soft_switch(messages), True) if t is not None)
+    info = engine.info
+    preset_thinking = resolve_thinking(info.thinking_mode, thinking, messages, info.thinking_default)  # as the prompt will
     sampling = replace(_sampling(body, engine.presets.for_chat(preset_thinking)), grammar=grammar)
     stream = await asyncio.to_thread(engine.chat, messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens,
                                      stop=parse.stop_list(body), tools=offered.tools)  # tokenized off the event loop

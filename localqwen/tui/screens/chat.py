@@ -25,7 +25,6 @@ from textual.worker import get_current_worker
 
 from localqwen.engine.backend import Backend
 from localqwen.engine.chat_fit import open_chat
-from localqwen.engine.chat_template import has_thinking
 from localqwen.engine.types import ChatMessage
 from localqwen.errors import LocalQwenError
 from localqwen.tui.conversation import (
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
     from localqwen.tui.app import LocalQwenApp
 
 PLACEHOLDER = "Message · Enter sends"
-THINK_HINT = " · /think or /no_think switch thinking"
+THINK_HINTS = {"hybrid": " · /think or /no_think switch thinking", "template": " · Ctrl+T switches thinking"}
 NO_MODEL = "No model loaded. Pick one in Models (F2): Enter on a row, then Load. Or start with `localqwen ui --model FILE.gguf`."
 STOP_NOTES = {"cancelled": "stopped", "length": "cut at the token limit"}
 
@@ -106,7 +105,7 @@ class ChatScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="chat-log"):
             yield Static(NO_MODEL, id="chat-empty", markup=False)
-        yield Input(placeholder=PLACEHOLDER + THINK_HINT, id="prompt")
+        yield Input(placeholder=PLACEHOLDER + THINK_HINTS["hybrid"], id="prompt")
         yield Static(id="chat-status")
         yield Footer(compact=True)
 
@@ -123,16 +122,27 @@ class ChatScreen(Screen[None]):
 
     async def model_changed(self, loaded: LoadedModel | None) -> None:
         if loaded is not None and (self.conversation is None or self.conversation.model != self.key(loaded)):
+            self.thinking = loaded.engine.info.thinking_default  # each model starts as it thinks by default
             await self.start_conversation(Conversation(self.key(loaded)))
-        self.query_one("#prompt", Input).placeholder = PLACEHOLDER + (THINK_HINT if self.thinks else "")
+        self.query_one("#prompt", Input).placeholder = PLACEHOLDER + THINK_HINTS.get(self.thinking_mode, "")
         self.show_status()
         self.refresh_bindings()
 
     @property
-    def thinks(self) -> bool:
-        """The loaded model has a thinking mode (none loaded yet: as if it had)."""
+    def thinking_mode(self) -> str:
+        """How the loaded model thinks (catalog/types.py THINKING_MODES); none loaded yet:
+        as if it could be switched."""
         loaded = self.main.loaded
-        return loaded is None or has_thinking(loaded.engine.info.chat_template)
+        return "hybrid" if loaded is None else loaded.engine.info.thinking_mode
+
+    @property
+    def switchable(self) -> bool:
+        return self.thinking_mode in ("hybrid", "template")
+
+    def thinking_shown(self) -> bool | None:
+        """The status line's "thinking on/off": None for a model that never thinks."""
+        mode = self.thinking_mode
+        return None if mode == "never" else True if mode == "always" else self.thinking
 
     @staticmethod
     def key(loaded: LoadedModel) -> str:  # conversations are kept per model name
@@ -157,7 +167,7 @@ class ChatScreen(Screen[None]):
         n_ctx = loaded.engine.info.n_ctx if loaded else None
         since = self.main.loading_since
         line = status_line(loading or (loaded.label if loaded else ""), bool(loading), n_ctx, self.used, self.speed,
-                           thinking=self.thinking if self.thinks else None, generating=self.generating,
+                           thinking=self.thinking_shown(), generating=self.generating,
                            reading=self.reading(), loading_s=time.monotonic() - since if loading and since else None)
         self.query_one("#chat-status", Static).update(line)
         if loaded is None:
@@ -185,7 +195,7 @@ class ChatScreen(Screen[None]):
         if action in ("new_chat", "history"):
             return not self.generating
         if action == "toggle_thinking":
-            return self.thinks
+            return self.switchable
         return True
 
     # --- sending ---------------------------------------------------------------------
