@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from localqwen.catalog.types import THINKING_MODES, ArchNumbers, Build, ModelSpec, SamplingPreset
+from localqwen.catalog.types import ArchNumbers, Build, ModelSpec, SamplingPreset
 from localqwen.catalog.errors import CatalogError, UnknownModelError
 from localqwen.paths import home, profiles_dir, write_text_atomic
 
@@ -46,33 +46,26 @@ def _model(table: dict, where: str) -> ModelSpec:
         experts=int(arch_table.get("experts", 0)),  # type: ignore[union-attr]
         experts_active=int(arch_table.get("experts_active", 0)),  # type: ignore[union-attr]
     )
-    return ModelSpec(
-        id=model_id,
-        name=name,
-        family=family,
-        context=context,
-        thinking=thinking,
-        fim=fim,
-        params_b=params,
-        active_params_b=float(table.get("active_params_b", params)),
-        arch=arch,
-        builds=tuple(_build(b, f"{where}: build {i + 1}") for i, b in enumerate(table.get("build", []))),
-        sampling={mode: SamplingPreset(**preset) for mode, preset in table.get("sampling", {}).items()},
-        source=where.split(":")[0],
-        thinking_mode=_thinking_mode(table, thinking, where),  # type: ignore[arg-type]
-        thinking_default=bool(table.get("thinking_default", thinking)),
-        architecture=str(table.get("architecture", "")),
-    )
-
-
-def _thinking_mode(table: dict, thinking: bool, where: str) -> str:
-    """The model's `thinking_mode`; left out: Qwen3's hybrid where it thinks, else never."""
-    mode = table.get("thinking_mode", "hybrid" if thinking else "never")
-    if mode not in THINKING_MODES:
-        raise CatalogError(f"{where}: thinking_mode should be one of {', '.join(THINKING_MODES)}, not {mode!r}")
-    if (mode == "never") == thinking:
-        raise CatalogError(f"{where}: thinking = {str(thinking).lower()} contradicts thinking_mode {mode!r}")
-    return mode
+    try:
+        return ModelSpec(
+            id=model_id,
+            name=name,
+            family=family,
+            context=context,
+            thinking=thinking,
+            fim=fim,
+            params_b=params,
+            active_params_b=float(table.get("active_params_b", params)),
+            arch=arch,
+            builds=tuple(_build(b, f"{where}: build {i + 1}") for i, b in enumerate(table.get("build", []))),
+            sampling={mode: SamplingPreset(**preset) for mode, preset in table.get("sampling", {}).items()},
+            source=where.split(":")[0],
+            thinking_mode=table.get("thinking_mode", "hybrid" if thinking else "never"),
+            thinking_default=bool(table.get("thinking_default", thinking)),
+            architecture=str(table.get("architecture", "")),
+        )
+    except ValueError as exc:  # ModelSpec's own checks (a thinking_mode that contradicts `thinking`)
+        raise CatalogError(f"{where}: {str(exc).removeprefix(model_id + ': ')}") from None
 
 
 def _build(table: dict, where: str) -> Build:

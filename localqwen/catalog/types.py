@@ -78,7 +78,7 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.thinking_mode not in THINKING_MODES:
-            raise ValueError(f"{self.id}: thinking_mode {self.thinking_mode!r} is not one of {', '.join(THINKING_MODES)}")
+            raise ValueError(f"{self.id}: thinking_mode should be one of {', '.join(THINKING_MODES)}, not {self.thinking_mode!r}")
         if (self.thinking_mode == "never") == self.thinking:
             raise ValueError(f"{self.id}: thinking = {str(self.thinking).lower()} contradicts thinking_mode {self.thinking_mode!r}")
 

@@ -64,10 +64,9 @@ class CpuOverrides:
         self.patterns = tuple(patterns)
         self._encoded = [p.encode() for p in self.patterns]
         self._array = (_Override * (len(self._encoded) + 1))()
-        buft = cpu_buffer_type()
-        for slot, pattern in zip(self._array, self._encoded):
+        for slot, pattern in zip(self._array, self._encoded):  # no patterns: ggml's library is not even looked up
             slot.pattern = pattern
-            slot.buft = buft
+            slot.buft = cpu_buffer_type()
         # the last slot stays zeroed: pattern NULL ends the list
 
     def install(self, params: llama_cpp.llama_model_params) -> None:
