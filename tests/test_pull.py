@@ -482,3 +482,11 @@ def test_a_gated_hub_repo_header_is_read_with_the_token_which_stays_with_the_hub
     assert result.returncode == 0, result.stderr
     assert any(r.startswith("GET /cdn/") and "bytes=0-" in r for r in world.hub.requests)
     assert not world.hub.cdn_saw_token
+
+
+@pytest.mark.parametrize("limit", ["0", "-2"])
+def test_search_refuses_a_limit_below_one_before_asking(world: World, limit: str) -> None:
+    result = world.run("search", "tiny", "--limit", limit)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(f"argument --limit: {limit} must be at least 1")
+    assert world.hub.requests == []

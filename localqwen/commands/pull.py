@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from localqwen.commands.args import positive_int
+
 MB = 1e6
 
 
@@ -208,7 +210,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     search = sub.add_parser("search", help="find GGUF repositories on the Hub, with the best quant that fits here")
     search.add_argument("text")
     search.add_argument("--hardware", metavar="NAME|FILE", help="judge the fit for a hardware profile, not this machine")
-    search.add_argument("--limit", type=int, default=8, help="how many repositories (default 8)")
+    search.add_argument("--limit", type=positive_int, default=8, help="how many repositories (default 8)")
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(func=run_search)
 
