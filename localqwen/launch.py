@@ -105,6 +105,16 @@ def llama_engine(path: Path, placement: Placement, cache_reuse: int = 0) -> Back
     return LlamaEngine(path, placement, reuse_shifted_chunks=cache_reuse)
 
 
+def this_machine() -> Hardware:
+    """This machine as llama.cpp will use it: detected, with what the installed build can
+    do (GPU offload at all, row split across cards). Loads llama.cpp's library."""
+    from localqwen.engine.build import build_info
+    from localqwen.hardware import detect_hardware
+
+    build = build_info()
+    return replace(detect_hardware(), gpu_offload=bool(build["gpu_offload"]), row_split=bool(build["row_split"]))
+
+
 def open_model(
     what: str,
     options: LaunchOptions,

@@ -14,7 +14,8 @@ def test_plan_json_has_the_documented_shape() -> None:
     assert set(data) == {"hardware", "candidates", "choice"}
     assert data["hardware"]["name"] == "dual-rtx3090" and len(data["hardware"]["gpus"]) == 2
     choice = data["choice"]
-    assert choice["build"] == "Q6_K" and choice["placement"]["split_mode"] == "row"
+    assert choice["build"] == "Q6_K" and choice["placement"]["split_mode"] == "layer"
+    assert data["hardware"]["row_split"] is False
     for candidate in data["candidates"]:
         assert {"model", "build", "format", "runtime", "size_bytes", "verdict", "placement", "memory", "est_decode_tok_s"} <= set(candidate)
         assert set(candidate["memory"]) == {"devices", "host_bytes"}

@@ -13,6 +13,18 @@ def test_healthy_canary_decodes_in_a_child() -> None:
     assert result.info["tokens"] == 4 and isinstance(result.info["gpu_offload"], bool)
 
 
+def test_the_build_probe_asks_every_registered_backend_for_a_row_split() -> None:
+    """This CPU build registers the CPU backend, which has no split buffer type: the plan
+    must then split cards by layers. (The CUDA backend of this llama.cpp has none either.)"""
+    from localqwen.engine.build import backends, build_info
+
+    names = [b.name for b in backends()]
+    assert "CPU" in names
+    info = build_info()
+    assert info["backends"] == names and info["row_split"] is any(b.row_split for b in backends())
+    assert next(b for b in backends() if b.name == "CPU").row_split is False
+
+
 @pytest.mark.parametrize("sig", ["SIGSEGV", "SIGILL"])
 def test_crashing_child_is_reported_with_cause_and_fix(sig: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CRASH_HOOK, sig)

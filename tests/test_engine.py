@@ -7,7 +7,7 @@ import pytest
 from localqwen.engine.llama import STOPPABLE_SLICE, LlamaEngine, llama_kwargs
 from localqwen.engine.types import GREEDY, ChatMessage, Sampling
 from localqwen.catalog.errors import ModelFileError
-from localqwen.engine.errors import PromptTooLongError
+from localqwen.engine.errors import ModelLoadError, PromptTooLongError
 from localqwen.plan.placement import Placement
 from tests.held import wait_until
 
@@ -35,6 +35,16 @@ def test_tiny_model_loads_and_generates(fixture: str, request: pytest.FixtureReq
         assert text.strip() and text.isascii()
         with engine.complete("hello world", max_tokens=12, sampling=GREEDY) as again:
             assert again.collect()[1] == text  # greedy is repeatable
+
+
+@pytest.mark.parametrize(("split", "why"), [("row", "cannot split rows"), ("tensor", "has no GPU backend")])
+def test_a_split_this_build_cannot_do_is_one_clear_error(tiny_qwen3: Path, split: str, why: str) -> None:
+    """llama.cpp would throw mid-load ("does not support split buffers") or fail to make
+    its tensor-parallel device; the one load path says which split and why, first."""
+    with pytest.raises(ModelLoadError) as caught:
+        LlamaEngine(tiny_qwen3, Placement(n_ctx=256, n_gpu_layers=0, split_mode=split))
+    assert f"split mode {split}: this llama.cpp" in caught.value.message and why in caught.value.message
+    assert caught.value.fix and "split layer" in caught.value.fix
 
 
 def test_chat_streams_and_thinking_switch_changes_the_prompt(engine: LlamaEngine) -> None:

@@ -136,6 +136,7 @@ def test_defaults_fill_in_what_a_profile_leaves_out(tmp_path: Path) -> None:
     assert gpu.compute_capability is None and gpu.pcie_gen is None
     assert hw.ram_available_bytes == int(32 * 0.85 * GIB)
     assert hw.gpu_offload is True and hw.vllm_available is False and hw.links == ()
+    assert hw.row_split is False  # the llama.cpp localqwen ships splits cards by layers only
 
 
 def test_a_profile_in_the_user_home_is_found_by_name() -> None:

@@ -19,17 +19,32 @@ def catalog():
     return load_catalog()
 
 
-def test_dual_3090_runs_qwen36_27b_q6k_row_split_over_both_cards(catalog) -> None:
+def test_dual_3090_runs_qwen36_27b_q6k_over_both_cards_by_layers(catalog) -> None:
+    """The llama.cpp we ship has no CUDA row split (`Hardware.row_split`), so two cards
+    split by layers: each holds its own layers and their KV cache."""
     candidates = plan_model(catalog.find("Qwen3.6-27B"), load_profile("dual-rtx3090"))
     choice = choose(candidates)
     assert choice is not None and choice.build.quant == "Q6_K" and choice.verdict == "fits"
     placement = choice.placement
-    assert placement.split_mode == "row" and len(placement.tensor_split) == 2
+    assert placement.split_mode == "layer" and len(placement.tensor_split) == 2
     assert placement.tensor_split == pytest.approx((0.5, 0.5), abs=0.05)
     assert placement.n_ctx >= 32768  # a useful context
-    main, other = choice.devices
-    assert main.bytes > other.bytes  # the KV cache is charged to main_gpu
     assert all(d.bytes <= d.capacity_bytes for d in choice.devices)
+
+
+def test_rows_are_split_only_where_llama_cpp_can(catalog, tmp_path: Path) -> None:
+    shipped = (Path(__file__).parents[1] / "profiles" / "hardware" / "dual-rtx3090.toml").read_text()
+    with_rows = tmp_path / "rows.toml"
+    with_rows.write_text(shipped.replace('name = "dual-rtx3090"', 'name = "rows"\nrow_split = true'))
+    model = catalog.find("Qwen3.6-27B")
+    choice = choose(plan_model(model, load_profile(str(with_rows))))
+    assert choice.placement.split_mode == "row"
+    main, other = choice.devices
+    assert main.bytes > other.bytes  # by rows, the KV cache is charged to main_gpu
+    asked = choose(plan_model(model, load_profile("dual-rtx3090"), PlanOptions(split_mode="row")))
+    assert asked.placement.split_mode == "layer" and "cannot split rows" in asked.note
+    moe = choose(plan_model(catalog.find("Qwen3-30B-A3B"), load_profile(str(with_rows))))
+    assert moe.placement.split_mode != "row"  # expert tensors do not split by rows
 
 
 def test_rtx4080_picks_awq_and_offers_q4km_partial_next(catalog) -> None:
@@ -100,8 +115,9 @@ def test_a_reserved_second_context_shrinks_what_the_chat_model_gets(catalog) -> 
     alone = choose(plan_model(model, hw))
     beside = choose(plan_model(model, hw, PlanOptions(reserve_bytes=reserve)))
     assert beside.build.quant == alone.build.quant == "Q6_K"
-    assert beside.placement.n_ctx < alone.placement.n_ctx  # the FIM model's room came out of the context
     reserved_card = beside.devices[0]  # the card with the most room had the reserve set aside
+    # the FIM model's room came out of the context, or the layers moved to the other card
+    assert beside.placement.n_ctx < alone.placement.n_ctx or reserved_card.bytes < alone.devices[0].bytes
     assert reserved_card.bytes + reserve <= hw.gpus[0].free_bytes
     assert all(d.bytes <= d.capacity_bytes for d in beside.devices)
 
@@ -118,3 +134,14 @@ def test_a_profile_is_not_called_this_machine(catalog) -> None:
     laptop = load_profile("laptop-cpu-16g")
     [big] = [c for c in plan_model(catalog.find("Qwen3.5-397B-A17B"), laptop)][:1]
     assert "this machine" not in big.note and f"{laptop.name} has" in big.note
+
+
+def test_tensor_split_is_planned_only_when_asked(catalog) -> None:
+    """llama.cpp's `--split-mode tensor` is experimental: a person's choice, charged like
+    a layer split and estimated as cards working at once."""
+    model, hw = catalog.find("Qwen3.6-27B"), load_profile("dual-rtx3090")
+    layer = next(c for c in plan_model(model, hw) if c.build.quant == "Q6_K")
+    tensor = next(c for c in plan_model(model, hw, PlanOptions(split_mode="tensor")) if c.build.quant == "Q6_K")
+    assert layer.placement.split_mode == "layer" and tensor.placement.split_mode == "tensor"
+    assert [d.bytes for d in tensor.devices] == [d.bytes for d in layer.devices]
+    assert tensor.est_decode_tok_s > layer.est_decode_tok_s

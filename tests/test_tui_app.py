@@ -291,15 +291,15 @@ async def test_detail_estimate_moves_with_context_and_split(tmp_path: Path) -> N
         detail = app.screen
         assert isinstance(detail, BuildDetailScreen)
         before = detail.candidate
-        assert before.placement is not None and before.placement.split_mode == "row"
+        assert before.placement is not None and before.placement.split_mode == "layer"
         assert "50%" in screen_text(app)
         detail.query_one("#ctx", Input).value = "8192"
         await wait_for(pilot, lambda: detail.candidate.n_ctx == 8192, "the replan")
         assert "context 8,192" in screen_text(app)
-        assert detail.candidate.devices[0].bytes < before.devices[0].bytes
-        detail.query_one("#split", Select).value = "layer"
-        await wait_for(pilot, lambda: detail.candidate.placement.split_mode == "layer", "the layer split")
-        assert "split layer over 2 cards" in screen_text(app)
+        assert sum(d.bytes for d in detail.candidate.devices) < sum(d.bytes for d in before.devices)
+        detail.query_one("#split", Select).value = "row"
+        await wait_for(pilot, lambda: "cannot split rows" in screen_text(app), "the row split refused")
+        assert detail.candidate.placement.split_mode == "layer" and "split layer over 2 cards" in screen_text(app)
         detail.query_one("#ctx", Input).value = "12"
         await pilot.pause()
         assert "256 or more" in screen_text(app)

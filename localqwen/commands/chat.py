@@ -20,11 +20,10 @@ def open_engine(args: argparse.Namespace):
     """The model to talk to, opened through `launch` (planned for this machine), or a remote server."""
     if bool(args.model) == bool(args.backend):
         raise UserInputError("give either a model file or --backend URL")
-    from localqwen.hardware import detect_hardware
-    from localqwen.launch import LaunchOptions, open_model
+    from localqwen.launch import LaunchOptions, open_model, this_machine
 
     options = LaunchOptions(ctx=args.ctx, api_key=args.backend_api_key, threads=args.threads)
-    return open_model(args.backend or args.model, options, detect_hardware).chat.load()
+    return open_model(args.backend or args.model, options, this_machine).chat.load()
 
 
 def run(args: argparse.Namespace) -> int:

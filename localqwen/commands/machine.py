@@ -66,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     plan.add_argument("model", nargs="?", help="catalog name, a .gguf path, or hf:OWNER/REPO/FILE.gguf")
     plan.add_argument("--hardware", metavar="NAME|FILE", help="plan for a hardware profile instead of this machine")
     plan.add_argument("--ctx", type=context_length, help="largest context to consider (default: the model's native)")
-    plan.add_argument("--split", choices=("none", "row", "layer"), help="force a split mode across GPUs")
+    plan.add_argument("--split", choices=("none", "layer", "row", "tensor"),
+                      help="force a split mode across GPUs (tensor: llama.cpp's experimental tensor parallelism)")
     plan.add_argument("--json", action="store_true", help="print JSON")
     plan.set_defaults(func=run_plan)

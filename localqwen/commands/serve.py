@@ -29,8 +29,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 def _host(args: argparse.Namespace):
     """What the server will run, opened through `launch`: chat and, beside it, the completion side."""
-    from localqwen.hardware import detect_hardware
-    from localqwen.launch import LaunchOptions, open_model
+    from localqwen.launch import LaunchOptions, open_model, this_machine
     from localqwen.plan.types import threads_text
     from localqwen.server.host import ModelHost
 
@@ -38,7 +37,7 @@ def _host(args: argparse.Namespace):
         raise UserInputError("give either a model file or --backend URL")
     options = LaunchOptions(ctx=args.ctx, serving=True, fim_model=args.fim_model, fim_ctx=args.fim_ctx,
                             cache_reuse=args.cache_reuse, api_key=args.backend_api_key, threads=args.threads)
-    opening = open_model(args.backend or args.model, options, detect_hardware)
+    opening = open_model(args.backend or args.model, options, this_machine)
     fim = opening.fim
     what = opening.chat.label if fim is None else f"{opening.chat.label} (chat) and {fim.label} (FIM)"
     if opening.chat.placement is not None:

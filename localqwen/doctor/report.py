@@ -80,6 +80,8 @@ def check_canary() -> list[Check]:
     result = run_canary()
     if result.ok:
         offload = "GPU offload available" if result.info.get("gpu_offload") else "CPU only (no GPU backend in this build)"
+        if result.info.get("gpu_offload") and not result.info.get("row_split"):
+            offload += "; several cards split by layers (no row split in this build)"
         return [
             Check("llama.cpp build", "ok", offload),
             Check("canary", "ok", f"tiny model decoded {result.info.get('tokens')} tokens in {result.info.get('ms')} ms, in a child process"),

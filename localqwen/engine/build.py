@@ -1,12 +1,61 @@
-"""What the installed llama.cpp build can do. Importing this loads llama.cpp's library."""
+"""What the installed llama.cpp build can do. Importing this loads llama.cpp's library.
+
+Row split (`--split-mode row`) needs a backend that exports `ggml_backend_split_buffer_type`.
+CUDA's did until llama.cpp replaced it with `--split-mode tensor`; the llama.cpp that
+llama-cpp-python 0.3.36 vendors asks for it and throws "does not support split buffers"
+when it is missing, so the plan asks here instead of finding out at load time.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
 import llama_cpp
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # "CPU", "CUDA", ...
+    row_split: bool  # exports ggml_backend_split_buffer_type
+
+
+def ggml_library(stem: str) -> ctypes.CDLL:
+    """One of the ggml libraries llama-cpp-python ships (the process already has it loaded);
+    libllama itself where a build links ggml into it."""
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    for name in (f"lib{stem}.so", f"lib{stem}.dylib", f"{stem}.dll"):
+        if (lib_dir / name).exists():
+            return ctypes.CDLL(str(lib_dir / name))
+    return llama_cpp.llama_cpp._lib
+
+
+@functools.cache
+def backends() -> tuple[Backend, ...]:
+    """Every backend this llama.cpp registered, and whether it can split rows."""
+    ggml, base = ggml_library("ggml"), ggml_library("ggml-base")
+    ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
+    ggml.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
+    ggml.ggml_backend_reg_get.restype = ctypes.c_void_p
+    base.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+    base.ggml_backend_reg_name.restype = ctypes.c_char_p
+    base.ggml_backend_reg_get_proc_address.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    base.ggml_backend_reg_get_proc_address.restype = ctypes.c_void_p
+    llama_cpp.llama_backend_init()  # registers the backends a dynamic build loads
+    found = []
+    for i in range(ggml.ggml_backend_reg_count()):
+        reg = ggml.ggml_backend_reg_get(i)
+        split = base.ggml_backend_reg_get_proc_address(reg, b"ggml_backend_split_buffer_type")
+        found.append(Backend(base.ggml_backend_reg_name(reg).decode(), bool(split)))
+    return tuple(found)
 
 
 def build_info() -> dict[str, object]:
     return {
         "llama_cpp_version": llama_cpp.__version__,
         "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+        "backends": [b.name for b in backends()],
+        "row_split": any(b.row_split for b in backends()),
     }

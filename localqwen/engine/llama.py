@@ -81,11 +81,23 @@ def load_llama(path: str | Path, placement: Placement, *, seed: int = 0, verbose
     """The one way a GGUF becomes a `Llama`: `placement` in full (MoE experts in RAM
     included), its weights shared with any context already open over them. The caller
     closes it, then `release(weights_key(path, placement))`."""
+    _check_split(path, placement.split_mode)
     return open_llama(
         weights_key(path, placement),
         lambda: llama_cpp.Llama(model_path=str(path), seed=seed, verbose=verbose, **llama_kwargs(placement)),
         CpuOverrides(expert_patterns(placement.n_cpu_moe)),
     )
+
+
+def _check_split(path: str | Path, split_mode: str) -> None:
+    """A split this build cannot do, said before llama.cpp throws on it mid-load."""
+    from localqwen.engine.build import backends
+
+    fix = "choose split layer, which every GPU build can do"
+    if split_mode == "row" and not any(b.row_split for b in backends()):
+        raise ModelLoadError(f"{path}: split mode row: this llama.cpp cannot split rows (no backend has split buffers)", fix=fix)
+    if split_mode == "tensor" and not llama_cpp.llama_supports_gpu_offload():
+        raise ModelLoadError(f"{path}: split mode tensor: this llama.cpp build has no GPU backend", fix=fix)
 
 
 class LlamaEngine:

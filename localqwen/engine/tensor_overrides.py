@@ -18,11 +18,11 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Sequence
-from pathlib import Path
 
 import llama_cpp
 
 from localqwen.catalog.gguf_header import EXPERTS_REGEX
+from localqwen.engine.build import ggml_library
 
 
 def expert_patterns(n_layers: int) -> tuple[str, ...]:
@@ -40,13 +40,7 @@ class _Override(ctypes.Structure):
 @functools.cache
 def cpu_buffer_type() -> int:
     """The address of ggml's CPU buffer type, the one llama.cpp compares overrides with."""
-    lib_dir = Path(llama_cpp.__file__).parent / "lib"
-    for name in ("libggml-base.so", "libggml-base.dylib", "ggml-base.dll"):
-        if (lib_dir / name).exists():
-            fn = ctypes.CDLL(str(lib_dir / name)).ggml_backend_cpu_buffer_type
-            break
-    else:
-        fn = llama_cpp.llama_cpp._lib.ggml_backend_cpu_buffer_type  # a build with ggml linked into libllama
+    fn = ggml_library("ggml-base").ggml_backend_cpu_buffer_type
     fn.restype = ctypes.c_void_p
     fn.argtypes = []
     address = fn()

@@ -12,6 +12,8 @@ or given as a path. Sizes are GiB (1024**3 bytes), bandwidths GB/s (1e9 bytes/s)
     cpu_threads = 32        # optional: logical CPUs (default cpu_cores)
     ram_bandwidth_gbs = 50  # optional: for CPU decode estimates
     gpu_offload = true      # optional: llama.cpp has CUDA (default: true when there are gpus)
+    row_split = false       # optional: its CUDA backend can split rows (default false: the
+                            # llama.cpp localqwen ships splits across cards by layers only)
     vllm = false            # optional: vLLM installed (default false)
 
     [[gpu]]                 # one table per card; its index is its order in the file
@@ -56,7 +58,7 @@ _KINDS = {
     "boolean": lambda v: isinstance(v, bool),
 }
 _TOP = {"name", "description", "ram_gb", "ram_available_gb", "cpu_cores", "cpu_threads", "ram_bandwidth_gbs",
-        "gpu_offload", "vllm", "gpu", "link"}  # fmt: skip
+        "gpu_offload", "row_split", "vllm", "gpu", "link"}  # fmt: skip
 _GPU = {"name", "memory_gb", "free_gb", "bandwidth_gbs", "compute_capability", "pcie_gen", "pcie_width"}
 _LINK = {"a", "b", "kind", "bandwidth_gbs"}
 
@@ -175,6 +177,7 @@ def _build(data: dict[str, Any], where: _Where) -> Hardware:
         links=links,
         ram_bandwidth_gbs=float(ram_bandwidth) if ram_bandwidth is not None else None,
         gpu_offload=where.get(data, "gpu_offload", "boolean", bool(gpus)),
+        row_split=where.get(data, "row_split", "boolean", False),
         vllm_available=where.get(data, "vllm", "boolean", False),
         source="profile",
         notes=(description,) if description else (),

@@ -43,6 +43,9 @@ class Hardware:
     links: tuple[Link, ...] = ()
     ram_bandwidth_gbs: float | None = None  # for CPU decode speed estimates
     gpu_offload: bool | None = None  # can the installed llama.cpp use a GPU? None: unknown
+    # Can it split rows across cards (`--split-mode row`)? The llama.cpp we ship cannot: its
+    # CUDA backend dropped split buffers for `--split-mode tensor`. False: split by layers.
+    row_split: bool = False
     vllm_available: bool = False
     cpu_threads: int | None = None  # logical CPUs this process may use (batch threads); None: cpu_cores
     source: Literal["detected", "profile"] = "detected"

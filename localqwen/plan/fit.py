@@ -7,6 +7,9 @@ llama.cpp's split modes, as the estimate charges them:
   on `main_gpu`, so that card is charged for them.
 - layer: whole layers (with their KV cache) go to cards in `tensor_split` shares;
   each card holds its own compute buffer.
+- tensor (llama.cpp's experimental `--split-mode tensor`, only when asked): every weight
+  and the KV cache split across cards in `tensor_split` shares, charged as a layer split;
+  the cards work at once, with an all-reduce per layer.
 - partial: `n_gpu_layers` < all; the other layers and their KV cache stay in RAM.
 - experts in RAM (MoE): every layer on the GPUs but the routed experts of the first
   `n_cpu_moe` layers, which stay in RAM; attention, shared tensors and the whole KV
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import math
 from itertools import accumulate
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Gpu, Hardware
@@ -113,6 +116,11 @@ def fit_layer(model: ModelSpec, build: Build, gpus: tuple[Gpu, ...], target: int
         for gpu, share in zip(gpus, shares)
     )
     return Fit("layer", ctx, devices, shares)
+
+
+def fit_tensor(model: ModelSpec, build: Build, gpus: tuple[Gpu, ...], target: int, kv_type: str) -> Fit | None:
+    fit = fit_layer(model, build, gpus, target, kv_type)
+    return replace(fit, split_mode="tensor") if fit else None
 
 
 def fit_partial(model: ModelSpec, build: Build, hw: Hardware, ctx: int, kv_type: str) -> Fit | None:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
 from localqwen.plan.placement import Placement
-from localqwen.plan.fit import Fit, fit_experts, fit_layer, fit_partial, fit_ram, fit_row, fit_single, fit_vllm
+from localqwen.plan.fit import (
+    Fit, fit_experts, fit_layer, fit_partial, fit_ram, fit_row, fit_single, fit_tensor, fit_vllm,
+)
 from localqwen.plan.speed import estimate_tok_s
 from localqwen.plan.types import CANNOT_RUN, VERDICT_ORDER, Candidate
 
@@ -32,7 +34,7 @@ PARTIAL_CTX = 8192
 @dataclass(frozen=True)
 class PlanOptions:
     ctx: int | None = None  # a person's upper bound on context
-    split_mode: str | None = None  # force "none", "row" or "layer" across GPUs
+    split_mode: str | None = None  # force "none", "layer", "row" or "tensor" across GPUs
     # Memory another context needs beside this one (the server's FIM context, or a
     # small FIM model): kept free on the card with the most room, or in RAM.
     reserve_bytes: int = 0
@@ -54,20 +56,37 @@ def _tier(build: Build) -> int:
 
 
 def _best_full_fit(model: ModelSpec, build: Build, hw: Hardware, target: int, kv: str, opts: PlanOptions) -> Fit | None:
-    """Prefer one card; use several when that gives a longer context (row, else layer)."""
+    """Prefer one card; use several when that gives a longer context (by rows where llama.cpp
+    can, else by layers; tensor only when asked)."""
     gpus = tuple(sorted(hw.gpus, key=lambda g: -g.free_bytes))
-    single = None if opts.split_mode in ("row", "layer") else fit_single(model, build, gpus[0], target, kv)
+    forced = opts.split_mode
+    single = None if forced in ("row", "layer", "tensor") else fit_single(model, build, gpus[0], target, kv)
     multi = None
-    if len(gpus) > 1 and opts.split_mode != "none":
+    if len(gpus) > 1 and forced != "none":
         in_order = tuple(sorted(hw.gpus, key=lambda g: g.index))
-        # Not a MoE model by rows: its expert tensors (3-D, multiplied by MUL_MAT_ID) do not
-        # split by rows in llama.cpp and would all land on the main card.
-        if opts.split_mode != "layer" and not (model.arch.experts and opts.split_mode is None):
+        if forced == "tensor":
+            return fit_tensor(model, build, in_order, target, kv)
+        if _rows_allowed(model, hw, opts):
             multi = fit_row(model, build, in_order, target, kv)
-        if multi is None or multi.n_ctx < MIN_CTX and opts.split_mode != "row":
+        if multi is None or multi.n_ctx < MIN_CTX and forced != "row":
             multi = fit_layer(model, build, in_order, target, kv) or multi
     options = [f for f in (single, multi) if f is not None]
     return max(options, key=lambda f: (f.n_ctx, f.split_mode == "none"), default=None)
+
+
+def _rows_allowed(model: ModelSpec, hw: Hardware, opts: PlanOptions) -> bool:
+    """Row split only where llama.cpp has it (see `Hardware.row_split`), and not on its own
+    for a MoE model: its expert tensors (3-D, multiplied by MUL_MAT_ID) do not split by
+    rows and would all land on the main card."""
+    if not hw.row_split or opts.split_mode == "layer":
+        return False
+    return opts.split_mode == "row" or not model.arch.experts
+
+
+def _split_text(fit: Fit, opts: PlanOptions) -> str:
+    if opts.split_mode == "row" and fit.split_mode != "row":
+        return f"split {fit.split_mode} (this llama.cpp cannot split rows)"
+    return f"split {fit.split_mode}"
 
 
 def _gguf(model: ModelSpec, build: Build, hw: Hardware, target: int, opts: PlanOptions) -> Candidate:
@@ -89,7 +108,7 @@ def _gguf(model: ModelSpec, build: Build, hw: Hardware, target: int, opts: PlanO
             return _candidate(model, build, hw, "partial", fit, "f16", experts_text(fit.n_cpu_moe, model.arch.layers))
     if best:
         fit, kv = best
-        where = "from RAM (no GPU offload)" if not use_gpu else f"split {fit.split_mode}" if len(fit.devices) > 1 else "one GPU"
+        where = "from RAM (no GPU offload)" if not use_gpu else _split_text(fit, opts) if len(fit.devices) > 1 else "one GPU"
         return _candidate(model, build, hw, "fits", fit, kv, where)
     if use_gpu:
         fits = _split_with_ram(model, build, hw, target)

@@ -1,8 +1,8 @@
 """A rough decode speed: each token reads the active weights (and KV) once from memory.
 
 tokens/s ~ efficiency x bandwidth / bytes read per token, plus a fixed cost per layer
-(kernel launches; in a row split, a sync between cards per layer, which is why
-llama.cpp's row split over many cards is slow). Cards in a layer split work one after
+(kernel launches; in a row or llama.cpp tensor split, a sync between cards per layer,
+which is why llama.cpp's row split over many cards is slow). Cards in a layer split work one after
 another; in a row split at once; layers in RAM read at RAM bandwidth. MoE experts are
 read scattered, at a lower efficiency. With experts in RAM (`n_cpu_moe`), RAM serves
 only the routed experts a token picks in those layers (k of E of their bytes), while
@@ -54,7 +54,7 @@ def estimate_tok_s(model: ModelSpec, build: Build, hw: Hardware, fit: Fit, kv_ty
     shares = [share / sum(split) for share in split]  # llama.cpp normalises tensor_split; so does this
     times = [on_gpu * share / (g.bandwidth_gbs * efficiency * 1e9) for g, share in zip(used, shares)]  # type: ignore[operator]
     seconds += gpu_layers * GPU_LAYER_S
-    if fit.split_mode == "row":
+    if fit.split_mode == "row" or fit.split_mode == "tensor" and build.runtime == "llama.cpp":
         seconds += max(times) * ROW_SYNC_PENALTY + gpu_layers * ROW_SYNC_LAYER_S * (len(used) - 1)
     elif fit.split_mode == "tensor":
         seconds += max(times)

@@ -143,7 +143,7 @@ class LocalQwenApp(App[int]):
                 try:
                     build = services.build_info() or None
                     if build is not None:
-                        hw = replace(hw, gpu_offload=bool(build.get("gpu_offload")))
+                        hw = replace(hw, gpu_offload=bool(build.get("gpu_offload")), row_split=bool(build.get("row_split")))
                 except Exception:  # no usable llama.cpp: the doctor says why; the plan stays open
                     build = None
         except LocalQwenError as exc:

@@ -28,7 +28,8 @@ from localqwen.tui.widgets.bar import Bar
 if TYPE_CHECKING:
     from localqwen.tui.app import LocalQwenApp
 
-SPLITS = (("auto", "auto"), ("none: one card", "none"), ("row", "row"), ("layer", "layer"))
+SPLITS = (("auto", "auto"), ("none: one card", "none"), ("layer", "layer"), ("row", "row"),
+          ("tensor (experimental)", "tensor"))
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,8 @@ class MachineScreen(Screen[None]):
             out.append("build not checked yet")
         elif offload:
             out.append(f"{version}GPU offload", style="green")
+            if len(hw.gpus) > 1:
+                out.append(", cards split by rows" if hw.row_split else ", cards split by layers (this build has no row split)")
         else:
             out.append(f"{version}CPU only", style="yellow" if hw.gpus else "")
             out.append(" (models run on the CPU)" if not hw.gpus else " (this build cannot use the GPUs)")
