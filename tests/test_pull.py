@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from localqwen.tinymodel import TinySpec, write_tiny_gguf
+from localqwen.units import mib
 from tests.held import wait_until
 from tests.hub_server import Hub, serve_hub
 from tests.test_cli import localqwen
@@ -247,7 +248,7 @@ def test_a_server_that_drops_and_goes_down_fails_clearly_then_resumes(world: Wor
     name, size = "tiny-Q4_K_M.gguf", len(world.files["tiny-Q4_K_M.gguf"])
     world.hub.drop_after, world.hub.down_after_drop = 25_000_000, True
     line = one_error_line(world.run("pull", "tiny-test:Q4_K_M"), 1)
-    assert f"fetching {name} failed" in line and "HTTP 503" in line and "25.0 of 43.4 MB are kept" in line
+    assert f"fetching {name} failed" in line and "HTTP 503" in line and f"{mib(25_000_000)} of {mib(size)} are kept" in line
     assert urlsplit(world.hub.cdn_base).netloc in line  # the host that failed: the CDN, not the Hub
     assert "run the same pull again to resume" in line
     assert_no_half_file(world, name)
@@ -256,7 +257,7 @@ def test_a_server_that_drops_and_goes_down_fails_clearly_then_resumes(world: Wor
     world.hub.reset_counters()
     result = world.run("pull", "tiny-test:Q4_K_M")
     assert result.returncode == 0, result.stderr
-    assert world.hub.bytes_served == size - 25_000_000 and "resumed at 25.0 MB" in result.stdout
+    assert world.hub.bytes_served == size - 25_000_000 and f"resumed at {mib(25_000_000)}" in result.stdout
 
 
 def test_a_full_disk_is_said_to_be_the_disk_and_what_arrived_is_kept(world: World) -> None:
@@ -330,7 +331,7 @@ def test_models_verify_finds_a_file_damaged_after_its_pull_and_the_next_pull_rep
 def test_not_enough_disk_refuses_with_the_numbers_before_fetching(world: World) -> None:
     line = one_error_line(world.run("pull", "tiny-test:Q4_K_M", LOCALQWEN_TEST_FREE_BYTES="1000000"), 1)
     assert "not enough disk for tiny-test:Q4_K_M" in line
-    assert "needs 0.04 GB (+ 0.54 GB margin) and 0.00 GB is free" in line and "HF_HUB_CACHE" in line
+    assert "needs 41.4 MiB (+ 512.0 MiB margin) and 1.0 MiB is free" in line and "HF_HUB_CACHE" in line
     assert world.hub.bytes_served == 0 and not any("/cdn/" in r for r in world.hub.requests)
     assert not world.partial("tiny-Q4_K_M.gguf").exists()
 

@@ -64,7 +64,7 @@ def test_rich_bar_shows_bytes_speed_and_eta() -> None:
             bar(PullEvent("model.gguf", "fetch", done, 40_000_000, 1e7, 2.0))
         progress.refresh()
     text = out.getvalue()
-    assert "model.gguf" in text and "20.0/40.0 MB" in text and "10.0 MB/s" in text and "0:02 left" in text  # the TUI's ETA format (pull.events.eta_text)
+    assert "model.gguf" in text and "19.1/38.1 MiB" in text and "9.5 MiB/s" in text and "0:02 left" in text  # the TUI's ETA format (pull.events.eta_text)
 
 
 def test_reporter_measures_this_runs_speed_and_can_cancel() -> None:
@@ -107,7 +107,7 @@ def test_disk_check_counts_the_margin(tmp_path: Path) -> None:
     check_room(1_000_000_000, tmp_path, "m:Q", free=lambda _: 1_600_000_000)
     with pytest.raises(NotEnoughDiskError) as err:
         check_room(1_000_000_000, tmp_path, "m:Q", free=lambda _: 1_500_000_000)
-    assert "needs 1.00 GB (+ 0.54 GB margin) and 1.50 GB is free" in err.value.message
+    assert "needs 953.7 MiB (+ 512.0 MiB margin) and 1.4 GiB is free" in err.value.message
 
 
 def test_removing_one_file_keeps_the_repos_other_files(tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_models_rm_removes_only_that_builds_files(world: World) -> None:
     assert {m["build"] for m in world.models()} == {"Q6_K", "Q8_0"}
     result = world.run("models", "rm", "tiny-test:Q8_0")
     assert result.returncode == 0, result.stderr
-    assert "removed tiny-test:Q8_0 from the Hugging Face cache (0.5 MB freed)" in result.stdout
+    assert "removed tiny-test:Q8_0 from the Hugging Face cache (0.5 MiB freed)" in result.stdout
     [left] = world.models()
     assert left["build"] == "Q6_K" and Path(left["path"]).read_bytes() == world.files["tiny-Q6_K.gguf"]
     assert sorted(p.name for p in world.blobs().iterdir()) == [world.sha("tiny-Q6_K.gguf")]
@@ -153,7 +153,7 @@ def test_models_rm_of_what_is_not_there_is_one_line_and_exit_2(world: World, tar
 def test_import_reads_the_header_and_places_the_file(world: World, tiny_qwen3: Path) -> None:
     result = world.run("import", str(tiny_qwen3))  # the very file a catalog build lists (by size): that build
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"imported tiny-test:Q6_K (qwen3, 0.5 MB): {tiny_qwen3.resolve()}"
+    assert result.stdout.strip() == f"imported tiny-test:Q6_K (qwen3, 0.5 MiB): {tiny_qwen3.resolve()}"
     result = world.run("import", str(tiny_qwen3), "--name", "tiny-qwen3")  # a name of one's own: as said
     assert result.returncode == 0, result.stderr
     listed = {(m["model"], m["build"], m["source"]): m for m in world.models()}

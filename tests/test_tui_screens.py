@@ -107,7 +107,7 @@ async def test_cancel_mid_way_then_resume(hub: Hub, tmp_path: Path, monkeypatch:
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_download(pilot, "tiny-test q4_k_m")
         await wait_for(pilot, hub.stalled.is_set, "the Hub to stall")
-        await wait_for(pilot, lambda: "MB/s" in screen_text(app), "progress with a speed")
+        await wait_for(pilot, lambda: "MiB/s" in screen_text(app), "progress with a speed")
         shown = screen_text(app)
         assert "File 1 of 1: fetching tiny-Q4_K_M.gguf" in shown and "ETA" in shown
         await pilot.press("escape")

@@ -107,7 +107,7 @@ def test_localqwen_alone_opens_the_machine_then_the_models(terminal: Terminal) -
     assert "Machine" in shown and "System" in shown and "cores" in shown
     terminal.send("F2")
     shown = terminal.wait_for(r"recommended: ", timeout=30)
-    assert "GB/card" in shown and "Qwen" in shown
+    assert "GiB/card" in shown and "Qwen" in shown
     quit_and_check_restored(terminal)
 
 

@@ -8,15 +8,16 @@ from pathlib import Path
 
 from localqwen.commands.args import positive_int
 
-MB = 1e6
-
-
 def _size(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / MB:.1f} MB"
+    from localqwen.units import size
+
+    return size(n)
 
 
 def _rate(speed: float | None) -> str:
-    return f"{speed / MB:.1f} MB/s" if speed else ""
+    from localqwen.units import rate
+
+    return rate(speed) if speed else ""
 
 
 def _left(eta: float | None) -> str:
@@ -29,7 +30,7 @@ def progress_bar(console):
     """A Rich bar that shows the events' own speed and ETA, the numbers the TUI shows too."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rate]}"),
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True), TextColumn("{task.fields[rate]}"),
                     TextColumn("{task.fields[left]}"), console=console, disable=not console.is_terminal)
 
 

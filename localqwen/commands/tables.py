@@ -7,13 +7,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from localqwen.hardware.types import Hardware
-from localqwen.plan.types import VERDICT_STYLE, Candidate, cpu_text, threads_text
-
-GB = 1e9
-
-
-def _gb(n: int | float) -> str:
-    return f"{n / GB:.1f} GB"
+from localqwen.plan.types import VERDICT_STYLE, Candidate, cpu_text
+from localqwen.units import gib
 
 
 def hardware_table(hw: Hardware) -> Table:
@@ -25,10 +20,10 @@ def hardware_table(hw: Hardware) -> Table:
         cc = ".".join(map(str, gpu.compute_capability)) if gpu.compute_capability else ""
         pcie = f"PCIe {gpu.pcie_gen} x{gpu.pcie_width}" if gpu.pcie_gen else ""
         bw = f"{gpu.bandwidth_gbs:.0f} GB/s" if gpu.bandwidth_gbs else "?"
-        table.add_row(escape(f"GPU{gpu.index} {gpu.name}"), _gb(gpu.total_bytes), _gb(gpu.free_bytes), bw,
+        table.add_row(escape(f"GPU{gpu.index} {gpu.name}"), gib(gpu.total_bytes), gib(gpu.free_bytes), bw,
                       " ".join(x for x in (f"sm {cc}" if cc else "", pcie) if x))
     ram_bw = f"{hw.ram_bandwidth_gbs:.0f} GB/s" if hw.ram_bandwidth_gbs else "?"
-    table.add_row("RAM", _gb(hw.ram_total_bytes), _gb(hw.ram_available_bytes), ram_bw, cpu_text(hw))
+    table.add_row("RAM", gib(hw.ram_total_bytes), gib(hw.ram_available_bytes), ram_bw, cpu_text(hw))
     for link in hw.links:
         table.add_row(f"link GPU{link.a}-GPU{link.b}", "", "", f"{link.bandwidth_gbs:.0f} GB/s" if link.bandwidth_gbs else "", link.kind)
     return table
@@ -39,9 +34,9 @@ def plan_table(candidates: list[Candidate], choice: Candidate | None, *, title: 
     for column in ("", "model", "build", "size", "verdict", "memory per device", "context", "~tok/s*", "how"):
         table.add_column(column, overflow="fold")
     for c in candidates:
-        memory = ", ".join(f"GPU{d.index} {_gb(d.bytes)}" for d in c.devices)
+        memory = ", ".join(f"GPU{d.index} {gib(d.bytes)}" for d in c.devices)
         if c.host_bytes:
-            memory = ", ".join(x for x in (memory, f"RAM {_gb(c.host_bytes)}") if x)
+            memory = ", ".join(x for x in (memory, f"RAM {gib(c.host_bytes)}") if x)
         style = VERDICT_STYLE[c.verdict]
         how = c.note
         if c.placement and c.placement.tensor_split:
@@ -50,7 +45,7 @@ def plan_table(candidates: list[Candidate], choice: Candidate | None, *, title: 
             "→" if c is choice else "",
             c.model.name,
             c.build.quant,
-            _gb(c.build.size_bytes),
+            gib(c.build.size_bytes),
             f"[{style}]{c.verdict}[/{style}]",
             memory,
             f"{c.n_ctx:,}" if c.n_ctx else "",

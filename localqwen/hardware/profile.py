@@ -49,8 +49,8 @@ from localqwen.errors import UserInputError
 from localqwen.hardware.cards import known_bandwidth_gbs
 from localqwen.hardware.types import Gpu, Hardware, Link
 from localqwen.paths import home, profiles_dir
+from localqwen.units import GIB
 
-GIB = 1024**3
 _KINDS = {
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),

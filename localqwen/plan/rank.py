@@ -20,6 +20,7 @@ from localqwen.plan.fit import (
 )
 from localqwen.plan.speed import estimate_tok_s
 from localqwen.plan.types import CANNOT_RUN, VERDICT_ORDER, Candidate
+from localqwen.units import gib
 
 QUALITY_TIERS = {
     "F32": 3, "BF16": 3, "F16": 3, "Q8_0": 3, "Q6_K": 3,
@@ -144,7 +145,7 @@ def experts_text(n_cpu_moe: int, layers: int) -> str:
 def _too_big_note(build: Build, hw: Hardware) -> str:
     room = sum(g.free_bytes for g in hw.gpus) + hw.ram_available_bytes
     where = "this machine has" if hw.source == "detected" else f"{hw.name} has"  # a profile is not this machine
-    return f"needs about {build.size_bytes / 1e9:.1f} GB plus context; {where} {room / 1e9:.1f} GB free"
+    return f"needs about {gib(build.size_bytes)} plus context; {where} {gib(room)} free"
 
 
 def _awq(model: ModelSpec, build: Build, hw: Hardware, target: int) -> Candidate:

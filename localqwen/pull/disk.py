@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from localqwen.pull.errors import NotEnoughDiskError
+from localqwen.units import size
 
 FREE_BYTES_HOOK = "LOCALQWEN_TEST_FREE_BYTES"
 MIN_MARGIN = 512 << 20  # logs, swap files and the next download need room too
 MARGIN_SHARE = 0.02
-GB = 1e9
 
 FreeBytes = Callable[[Path], int]
 
@@ -44,7 +44,7 @@ def check_room(needed: int, where: Path, what: str, free: FreeBytes = free_bytes
     have = free(where)
     if have < needed + margin:
         raise NotEnoughDiskError(
-            f"not enough disk for {what} in {where}: it needs {needed / GB:.2f} GB "
-            f"(+ {margin / GB:.2f} GB margin) and {have / GB:.2f} GB is free",
+            f"not enough disk for {what} in {where}: it needs {size(needed)} "
+            f"(+ {size(margin)} margin) and {size(have)} is free",
             fix="free some space, or point HF_HUB_CACHE at a bigger disk",
         )

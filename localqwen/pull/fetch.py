@@ -27,9 +27,9 @@ from localqwen.pull.events import PullCancelled, Reporter
 from localqwen.pull.hub import HubSettings, RemoteFile, http_status, hub_error, network_errors, one_line
 from localqwen.pull.store import Verified, forget_verified, is_verified, record_verified
 from localqwen.pull.verify import mismatch
+from localqwen.units import mib
 
 Action = Literal["fetched", "present", "checked", "replaced"]
-MB = 1e6
 
 
 @dataclass(frozen=True)
@@ -186,4 +186,4 @@ def _fetch_rest(handle, location: str, headers: dict[str, str], remote: RemoteFi
 
 def _kept(partial: Path, remote: RemoteFile, how: str) -> str:
     have = partial.stat().st_size if partial.is_file() else 0
-    return f"fetching {remote.name} {how}; {have / MB:,.1f} of {remote.size / MB:,.1f} MB are kept in {partial}"
+    return f"fetching {remote.name} {how}; {mib(have)} of {mib(remote.size)} are kept in {partial}"

@@ -55,16 +55,24 @@ if TYPE_CHECKING:
     from localqwen.server.run import BackgroundServer
 
 
+SCREEN_KEYS = (("f1", "machine", "Machine"), ("f2", "models", "Models"), ("f3", "download", "Download"),
+               ("f4", "chat", "Chat"), ("f5", "server", "Server"))  # fmt: skip
+NARROW_FOOTER = 100
+"""Below this many columns (80x24) the footer shows the screen keys as one group, "f1 f3 f4 f5
+screens": with their names the footer ran past the edge and was cut mid-word under the
+command palette key. Each key has two bindings, one per width; `check_action` enables the
+one that fits, so the key works at every width."""
+SCREENS_GROUP = Binding.Group("screens")
+
+
 class LocalQwenApp(App[int]):
     TITLE = "localqwen"
     MODES = {"machine": MachineScreen, "models": ModelsScreen, "download": DownloadScreen, "chat": ChatScreen,
              "server": ServerScreen}
     BINDINGS = [
-        Binding("f1", "switch_mode('machine')", "Machine", id="app.machine"),
-        Binding("f2", "switch_mode('models')", "Models", id="app.models"),
-        Binding("f3", "switch_mode('download')", "Download", id="app.download"),
-        Binding("f4", "switch_mode('chat')", "Chat", id="app.chat"),
-        Binding("f5", "switch_mode('server')", "Server", id="app.server"),
+        *(Binding(key, f"switch_mode('{mode}')", name, id=f"app.{mode}") for key, mode, name in SCREEN_KEYS),
+        *(Binding(key, f"switch_narrow('{mode}')", name, group=SCREENS_GROUP, id=f"app.{mode}.narrow")
+          for key, mode, name in SCREEN_KEYS),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
@@ -112,10 +120,19 @@ class LocalQwenApp(App[int]):
             self.loaded.engine.close()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The key of the screen on show is left out of the footer."""
-        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
-            return False
+        """The key of the screen on show is left out of the footer; of each screen key's two
+        bindings, the one for this width is on (see NARROW_FOOTER)."""
+        if action in ("switch_mode", "switch_narrow"):
+            if parameters and parameters[0] == self.current_mode:
+                return False
+            return (action == "switch_narrow") == (self.size.width < NARROW_FOOTER)
         return True
+
+    async def action_switch_narrow(self, mode: str) -> None:
+        await self.switch_mode(mode)
+
+    def on_resize(self) -> None:
+        self.refresh_bindings()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -13,8 +13,8 @@ from localqwen.catalog.types import Build, ModelSpec
 from localqwen.hardware.types import Hardware
 from localqwen.plan import Candidate, PlanOptions, plan_all, plan_model
 from localqwen.plan.rank import USABLE_TOK_S, experts_text
+from localqwen.units import gib_number
 
-GB = 1e9
 VERDICT_LABEL = {"fits": "fits", "partial": "partial", "needs_vllm": "needs vLLM", "needs_gpu": "needs GPU",
                  "too_big": "too big"}
 
@@ -146,17 +146,13 @@ def replan(row: PlanRow, hw: Hardware, opts: PlanOptions) -> Candidate:
 # --- text for cells and labels ----------------------------------------------------------
 
 
-def gb(n: float) -> str:
-    return f"{n / GB:.1f} GB"
-
-
 def memory_text(c: Candidate) -> str:
-    """GB on each card ('23.0+14.0'), and what stays in system memory ('RAM 5.1')."""
+    """GiB on each card ('23.0+14.0'), and what stays in system memory ('RAM 5.1')."""
     parts = []
     if c.devices:
-        parts.append("+".join(f"{d.bytes / GB:.1f}" for d in c.devices))
+        parts.append("+".join(gib_number(d.bytes) for d in c.devices))
     if c.host_bytes:
-        parts.append(f"RAM {c.host_bytes / GB:.1f}")
+        parts.append(f"RAM {gib_number(c.host_bytes)}")
     return " + ".join(parts) or "—"
 
 

@@ -22,7 +22,8 @@ from textual.worker import get_current_worker
 from localqwen.hardware.types import Hardware
 from localqwen.plan import Candidate, PlanOptions
 from localqwen.plan.types import VERDICT_STYLE, threads_text
-from localqwen.tui.rows import VERDICT_LABEL, PlanRow, ctx_text, disk_text, gb, layers_text, replan
+from localqwen.tui.rows import VERDICT_LABEL, PlanRow, ctx_text, disk_text, layers_text, replan
+from localqwen.units import gib, gib_number
 from localqwen.tui.widgets.bar import Bar
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def placement_text(c: Candidate) -> Text:
         out.append(" · flash attention")
     out.append(f" · {threads_text(p)}")
     if c.host_bytes:
-        out.append(f"\nin RAM: {gb(c.host_bytes)}")
+        out.append(f"\nin RAM: {gib(c.host_bytes)}")
     return out
 
 
@@ -86,7 +87,7 @@ class CardLine(Horizontal):
         self.query_one(".share", Bar).fraction = share or 0.0
         self.query_one(".share", Bar).label = f"{share:.0%}" if share is not None else "unused"
         self.query_one(".memory", Bar).fraction = (used or 0) / capacity if capacity else 0.0
-        self.query_one(".memory", Bar).label = f"{used / 1e9:.1f}/{gb(capacity)}" if used is not None else "—"
+        self.query_one(".memory", Bar).label = f"{gib_number(used)}/{gib(capacity)}" if used is not None else "—"
 
 
 class BuildDetailScreen(ModalScreen[LoadRequest | None]):
@@ -154,7 +155,7 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
 
     def heading(self) -> Text:
         c = self.candidate
-        out = Text(f"{gb(c.build.size_bytes)} · {c.build.format.upper()} on {c.build.runtime} · ")
+        out = Text(f"{gib(c.build.size_bytes)} · {c.build.format.upper()} on {c.build.runtime} · ")
         out.append(VERDICT_LABEL[c.verdict], style=f"bold {VERDICT_STYLE[c.verdict]}")
         if c.note:
             out.append(f" · {c.note}", style="dim")

@@ -25,17 +25,14 @@ from textual.widgets import Button, Footer, Header, Static
 from localqwen.errors import LocalQwenError
 from localqwen.pull import PullError, PullEvent, PullInterrupted, PullResult
 from localqwen.tui.crashlog import keep_traceback, where_kept
-from localqwen.tui.rows import PlanRow, gb
-from localqwen.tui.widgets.file_progress import FileProgress, mb
+from localqwen.tui.rows import PlanRow
+from localqwen.tui.widgets.file_progress import FileProgress
+from localqwen.units import size
 
 if TYPE_CHECKING:
     from localqwen.tui.app import LocalQwenApp
 
 IDLE = "Nothing is downloading. In Models (F2), Ctrl+D downloads the highlighted build."
-
-
-def size_text(n: int) -> str:
-    return gb(n) if n >= 1e9 else mb(n)
 
 
 class DownloadScreen(Screen[None]):
@@ -115,7 +112,7 @@ class DownloadScreen(Screen[None]):
         self.cancel = threading.Event()
         c = row.candidate
         self.query_one("#download-title", Static).update(
-            Text.assemble(("Downloading ", ""), (self.label, "bold"), f" · {size_text(c.build.size_bytes)} from {c.build.repo}")
+            Text.assemble(("Downloading ", ""), (self.label, "bold"), f" · {size(c.build.size_bytes)} from {c.build.repo}")
         )
         self.query_one("#download-files", VerticalScroll).remove_children()
         self.rows = {}
@@ -193,8 +190,8 @@ class DownloadScreen(Screen[None]):
             self.file_row(outcome.file).finish(outcome)
         verified = all(f.verified for f in message.result.files)
         status = Text("✔ Verified: " if verified else "▲ Not verified: ", style="bold green" if verified else "bold yellow")
-        status.append(f"{len(message.result.files)} file(s), {mb(message.result.size_bytes)}, "
-                      f"{mb(message.result.fetched_bytes)} fetched now.\n")
+        status.append(f"{len(message.result.files)} file(s), {size(message.result.size_bytes)}, "
+                      f"{size(message.result.fetched_bytes)} fetched now.\n")
         status.append(f"{message.result.path}", style="dim")
         self.query_one("#download-status", Static).update(status)
         self.notify(f"{self.label} is on disk{' and verified' if verified else ''}.")

@@ -17,7 +17,8 @@ from textual.widgets import Footer, Header, Static
 
 from localqwen.hardware.types import Hardware
 from localqwen.plan.types import cpu_text
-from localqwen.tui.rows import VERDICT_LABEL, PlanTable, Recommendation, gb, recommend
+from localqwen.tui.rows import VERDICT_LABEL, PlanTable, Recommendation, recommend
+from localqwen.units import gib
 from localqwen.tui.screens.build_detail import LoadRequest
 from localqwen.tui.widgets.gpu_card import GpuCard
 
@@ -52,11 +53,11 @@ def next_step_text(rec: Recommendation) -> Text:
     else:
         out.append("Recommended for this machine: ")
         out.append_text(what)
-        out.append(f"\nPress Enter to download it ({gb(c.build.size_bytes)}, needs the network), then chat.",
+        out.append(f"\nPress Enter to download it ({gib(c.build.size_bytes)}, needs the network), then chat.",
                    style="bold")
     fim = rec.completions
     if fim is not None:
-        where = "on disk" if fim.path is not None else f"to download, {gb(fim.candidate.build.size_bytes)}"
+        where = "on disk" if fim.path is not None else f"to download, {gib(fim.candidate.build.size_bytes)}"
         out.append(f"\nFor editor completions: {fim.label} {fim.candidate.build.quant} ({where}); serve it with F5.")
     if rec.on_disk:
         out.append("\nOn disk: " + ", ".join(f"{r.label} {r.candidate.build.quant}" for r in rec.on_disk[:4]))
@@ -172,7 +173,7 @@ class MachineScreen(Screen[None]):
 
     def system_text(self, hw: Hardware) -> Text:
         ram_bw = f" · RAM {hw.ram_bandwidth_gbs:.0f} GB/s" if hw.ram_bandwidth_gbs else ""
-        out = Text(f"RAM {gb(hw.ram_total_bytes)} ({gb(hw.ram_available_bytes)} available) · {cpu_text(hw)}{ram_bw}")
+        out = Text(f"RAM {gib(hw.ram_total_bytes)} ({gib(hw.ram_available_bytes)} available) · {cpu_text(hw)}{ram_bw}")
         for link in hw.links:
             speed = f" {link.bandwidth_gbs:.0f} GB/s" if link.bandwidth_gbs else ""
             out.append(f"\nGPU{link.a} ↔ GPU{link.b}: {'NVLink' if link.kind == 'nvlink' else 'PCIe'}{speed}")

@@ -23,24 +23,24 @@ from localqwen.tui.rows import (
     PlanTable,
     ctx_text,
     disk_text,
-    gb,
     memory_text,
     short_name,
     speed_text,
 )
 from localqwen.tui.screens.build_detail import BuildDetailScreen, LoadRequest
+from localqwen.units import gib_number
 
 if TYPE_CHECKING:
     from localqwen.tui.app import LocalQwenApp
 
 THIS_MACHINE = "@this-machine"
 # Widths that fit a 100-column terminal.
-COLUMNS = (("model", 21), ("build", 8), ("size", 8), ("verdict", 10), ("GB/card", 10),
+COLUMNS = (("model", 21), ("build", 8), ("size GiB", 8), ("verdict", 10), ("GiB/card", 10),
            ("context", 7), ("tok/s*", 5), ("disk", 14))  # fmt: skip
 NARROW = 100
-"""Below this many columns (80x24), GB per card goes (the build detail has it) and the disk
+"""Below this many columns (80x24), GiB per card goes (the build detail has it) and the disk
 column shrinks, so tok/s and disk stay on screen: sideways scrolling did not reach them."""
-NARROW_COLUMNS = (("model", 18), ("build", 8), ("size", 8), ("verdict", 9), ("context", 7), ("tok/s*", 6),
+NARROW_COLUMNS = (("model", 18), ("build", 8), ("size GiB", 8), ("verdict", 9), ("context", 7), ("tok/s*", 6),
                   ("disk", 7))  # fmt: skip
 
 
@@ -50,7 +50,7 @@ def row_cells(row: PlanRow, pick: str | None, measured: float | None = None, *, 
     cells = (
         Text(f"→ {name}", style="bold") if row.key == pick else Text(f"  {name}"),
         Text(c.build.quant),
-        Text(gb(c.build.size_bytes), justify="right"),
+        Text(gib_number(c.build.size_bytes), justify="right"),
         Text(VERDICT_LABEL[c.verdict], style=VERDICT_STYLE[c.verdict]),
         Text(memory_text(c)),
         Text(ctx_text(c, short=True), justify="right"),

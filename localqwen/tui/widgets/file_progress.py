@@ -8,26 +8,20 @@ from textual.widgets import Label, ProgressBar, Static
 
 from localqwen.pull import FileOutcome, PullEvent
 from localqwen.pull.events import eta_text
-
-MB = 1e6
-
-
-def mb(n: float) -> str:
-    return f"{n / MB:,.1f} MB"
-
+from localqwen.units import rate, size
 
 def event_text(event: PullEvent) -> str:
-    """'12.0 / 43.0 MB · 5.2 MB/s · ETA 0:06', or what the stage is."""
-    sizes = f"{mb(event.bytes_done)} / {mb(event.bytes_total)}"
+    """'12.0 MiB / 43.0 MiB · 5.2 MiB/s · ETA 0:06', or what the stage is."""
+    sizes = f"{size(event.bytes_done)} / {size(event.bytes_total)}"
     if event.stage == "verify":
         return f"{sizes} · checking sha256…"
     if event.stage == "done":
         return f"{sizes} · done"
     parts = [sizes]
     if event.resumed_from:
-        parts.append(f"resumed at {mb(event.resumed_from)}")
+        parts.append(f"resumed at {size(event.resumed_from)}")
     if event.speed:
-        parts.append(f"{mb(event.speed)}/s")
+        parts.append(rate(event.speed))
     if event.eta is not None:
         parts.append(f"ETA {eta_text(event.eta)}")
     return " · ".join(parts)
@@ -38,9 +32,9 @@ def outcome_text(outcome: FileOutcome) -> str:
     how = {"fetched": "fetched", "present": "already on disk", "checked": "on disk, checked now",
            "replaced": "damaged copy fetched again"}[outcome.action]  # fmt: skip
     if outcome.resumed_from:
-        how += f", resumed at {mb(outcome.resumed_from)}"
+        how += f", resumed at {size(outcome.resumed_from)}"
     mark = "✔ sha256 verified" if outcome.verified else "▲ not verified"
-    return f"{mb(outcome.size)} · {how} · {mark}"
+    return f"{size(outcome.size)} · {how} · {mark}"
 
 
 class FileProgress(Horizontal):

@@ -7,7 +7,7 @@ from textual.containers import Vertical
 from textual.widgets import Label
 
 from localqwen.hardware.types import Gpu
-from localqwen.tui.rows import gb
+from localqwen.units import gib
 from localqwen.tui.widgets.bar import Bar
 
 
@@ -32,6 +32,6 @@ class GpuCard(Vertical):
         gpu = self.gpu
         used = gpu.total_bytes - gpu.free_bytes
         yield Label(gpu.name, classes="card-name", markup=False)
-        yield Bar(used / gpu.total_bytes if gpu.total_bytes else 0.0, f"{gb(used)} used")
-        yield Label(f"{gb(gpu.free_bytes)} free of {gb(gpu.total_bytes)}", classes="card-line")
+        yield Bar(used / gpu.total_bytes if gpu.total_bytes else 0.0, f"{gib(used)} used")
+        yield Label(f"{gib(gpu.free_bytes)} free of {gib(gpu.total_bytes)}", classes="card-line")
         yield Label(gpu_facts(gpu), classes="card-line dim")
