@@ -16,6 +16,8 @@ def test_plan_json_has_the_documented_shape() -> None:
     choice = data["choice"]
     assert choice["build"] == "Q6_K" and choice["placement"]["split_mode"] == "layer"
     assert data["hardware"]["row_split"] is False
+    by_build = {c["build"]: c for c in data["candidates"]}
+    assert by_build["Q6_K"]["repo"].startswith("unsloth/") and by_build["Q6_K"]["community_upload"] is True
     for candidate in data["candidates"]:
         assert {"model", "build", "format", "runtime", "size_bytes", "verdict", "placement", "memory", "est_decode_tok_s"} <= set(candidate)
         assert set(candidate["memory"]) == {"devices", "host_bytes"}

@@ -307,6 +307,24 @@ async def test_detail_estimate_moves_with_context_and_split(tmp_path: Path) -> N
         assert "hardware profile dual-rtx3090, not this machine" in notices(app)
 
 
+async def test_detail_says_when_the_context_asked_for_does_not_fit(tmp_path: Path) -> None:
+    """On one card the field kept 262,144 while the estimate said a smaller context, and
+    nothing said why: the detail names what was asked and the most that fits."""
+    app = make_app(TuiSettings(hardware="dual-rtx3090", data_dir=tmp_path, cursor_blink=False), pinned_services())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await open_models_row(pilot, "qwen3.6-27b q6_k")
+        detail = app.screen
+        assert isinstance(detail, BuildDetailScreen)
+        asked = int(detail.query_one("#ctx", Input).value)
+        detail.query_one("#split", Select).value = "none"
+        await wait_for(pilot, lambda: detail.candidate.placement.split_mode == "none", "the one-card plan")
+        most = detail.candidate.n_ctx
+        assert 0 < most < asked
+        assert f"context {asked:,} does not fit: {most:,} is the most that does" in screen_text(app)
+        assert f"context {most:,} ·" in screen_text(app) and "one card" in screen_text(app)
+
+
 @pytest.mark.parametrize("title", ["Stop the answer", "Copy the last code block", "Plan for profile rtx4090", "Thinking on/off"])
 async def test_command_palette_has_the_actions(title: str, tmp_path: Path) -> None:
     app = make_app(TuiSettings(data_dir=tmp_path, cursor_blink=False), pinned_services(doctor=None))
@@ -359,6 +377,7 @@ async def test_an_awq_build_opens_through_launch_and_says_what_vllm_needs(tmp_pa
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await open_models_row(pilot, "3.6-27b awq")
+        assert "cyankiwi/Qwen3.6-27B-AWQ-INT4 (community upload)" in screen_text(app)  # not Qwen's own
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: "runs on vLLM" in notices(app), "the notice")
         assert "vLLM is not installed" in notices(app) and "pip install" in notices(app)

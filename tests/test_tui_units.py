@@ -63,6 +63,19 @@ def test_local_file_row_comes_first_and_is_on_disk(tiny_qwen3: Path) -> None:
     assert first.candidate.verdict == "fits"
 
 
+def test_builds_on_disk_come_before_the_rest(tmp_path: Path) -> None:
+    """A newcomer looks for the file they have at the top, not among 80 builds."""
+    catalog = load_catalog()
+    model = catalog.find("Qwen2.5-Coder-0.5B-Instruct")
+    on_disk = tmp_path / "coder.gguf"
+    on_disk.write_bytes(b"GGUF")
+    locate = lambda m, b: on_disk if (m.id, b.quant) == (model.id, "Q4_K_M") else None  # noqa: E731
+    table = plan_table(load_profile("laptop-cpu-16g"), catalog.models, [], locate)
+    first, second = table.rows[:2]
+    assert (first.candidate.model.id, first.candidate.build.quant, first.path) == (model.id, "Q4_K_M", on_disk)
+    assert second.path is None and len(table.rows) == sum(len(m.builds) for m in catalog.models)
+
+
 def test_history_round_trip_and_a_broken_file_is_left_out(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path)
     first = Conversation("tiny qwen3/Q6", turns=[Turn("user", "hello " * 30), Turn("assistant", "hi", "thinking")])

@@ -57,6 +57,18 @@ class Build:
     def runtime(self) -> str:
         return "vllm" if self.format == "awq" else "llama.cpp"
 
+    @property
+    def community(self) -> bool:
+        """Uploaded by someone other than Qwen (unsloth, a person's AWQ quantisation): their
+        conversion and quantisation, which a person may want to know before trusting it."""
+        return self.repo.split("/", 1)[0].lower() != "qwen"
+
+    @property
+    def source_text(self) -> str:
+        """'unsloth/Qwen3-8B-GGUF (community upload)' or 'Qwen/Qwen3-8B-GGUF (Qwen's own)'."""
+        who = "community upload" if self.community else "Qwen's own"
+        return f"{self.repo} ({who})"
+
 
 @dataclass(frozen=True)
 class ModelSpec:

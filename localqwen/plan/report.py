@@ -25,6 +25,8 @@ def candidate_json(c: Candidate) -> dict[str, object]:
         "build": c.build.quant,
         "format": c.build.format,
         "runtime": c.build.runtime,
+        "repo": c.build.repo,
+        "community_upload": c.build.community,
         "size_bytes": c.build.size_bytes,
         "verdict": c.verdict,
         "placement": None if p is None else {

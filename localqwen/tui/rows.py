@@ -66,7 +66,8 @@ def plan_table(
     opts: PlanOptions = PlanOptions(),
     problems: tuple[str, ...] = (),
 ) -> PlanTable:
-    """Local files first, then every build of every catalog model, best build first."""
+    """Local files first, then the catalog builds on disk (they load now, offline too), then
+    every other build of every catalog model; in each, the catalog's order, best build first."""
     rows: list[PlanRow] = []
     for spec, path in local:
         for c in plan_model(spec, hw, opts):
@@ -75,6 +76,7 @@ def plan_table(
     for model in catalog:
         for c in plan_model(model, hw, opts):
             rows.append(PlanRow(row_key(model, c.build), c, _existing(locate(model, c.build))))
+    rows.sort(key=lambda row: (not row.local, row.path is None))  # stable: the catalog's order within
     _, pick = plan_all(catalog, hw, opts)
     pick_key = row_key(pick.model, pick.build) if pick else None
     if pick is None and rows and rows[0].local:

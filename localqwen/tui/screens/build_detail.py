@@ -159,6 +159,7 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
         out.append(VERDICT_LABEL[c.verdict], style=f"bold {VERDICT_STYLE[c.verdict]}")
         if c.note:
             out.append(f" · {c.note}", style="dim")
+        out.append(f"\nfrom {c.build.source_text}", style="yellow" if c.build.community else "dim")
         return out
 
     def show(self, c: Candidate) -> None:

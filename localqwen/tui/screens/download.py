@@ -112,7 +112,7 @@ class DownloadScreen(Screen[None]):
         self.cancel = threading.Event()
         c = row.candidate
         self.query_one("#download-title", Static).update(
-            Text.assemble(("Downloading ", ""), (self.label, "bold"), f" · {size(c.build.size_bytes)} from {c.build.repo}")
+            Text.assemble(("Downloading ", ""), (self.label, "bold"), f" · {size(c.build.size_bytes)} from {c.build.source_text}")
         )
         self.query_one("#download-files", VerticalScroll).remove_children()
         self.rows = {}
