@@ -420,6 +420,7 @@ def test_the_recommendation_leaves_the_machine_usable_and_prefers_what_is_on_dis
     """On a 2-core laptop it recommended an 18.6 GB model in 24.5 GB of RAM while a 0.5B
     coder sat on disk."""
     from localqwen.catalog.loader import load_catalog
+    from localqwen.plan.rank import USABLE_TOK_S
     from localqwen.tui.rows import USABLE_RAM_SHARE, plan_table, recommend
 
     laptop = fixed_machine()
@@ -432,6 +433,10 @@ def test_the_recommendation_leaves_the_machine_usable_and_prefers_what_is_on_dis
     with_file = recommend(plan_table(laptop, catalog.models, [], found))
     assert with_file.chat is not None and with_file.chat.path == tiny_qwen3
     assert [r.key for r in with_file.on_disk] == ["qwen3-0.6b:Q6_K"]
+    # what was measured here overrides the estimate: a build that ran too slowly is not offered again
+    table = plan_table(laptop, catalog.models, [], found)
+    too_slow = recommend(table, {"qwen3-0.6b:Q6_K": USABLE_TOK_S / 2}.get)
+    assert too_slow.chat is not None and too_slow.chat.path is None and not too_slow.on_disk
 
 
 async def test_a_new_message_follows_its_answer_though_the_person_scrolled_up(tiny_qwen3: Path, tmp_path: Path) -> None:

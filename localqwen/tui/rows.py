@@ -99,37 +99,44 @@ class Recommendation:
     on_disk: tuple[PlanRow, ...]
 
 
-def recommend(table: PlanTable) -> Recommendation:
+Measured = Callable[[str], "float | None"]
+"""A row key's decode speed measured on this machine (tui.measured), None where it never ran."""
+
+
+def recommend(table: PlanTable, measured: Measured = lambda key: None) -> Recommendation:
     """Builds that run at a usable speed and leave the machine usable, those on disk first
     (they load now, offline too); among them the biggest model. Completions want speed:
     the fastest FIM model on disk, else the fastest to download that is still big enough
-    to be useful (the largest above 15 tok/s)."""
+    to be useful (the largest above 15 tok/s). A speed measured here overrides the
+    estimate: a build that ran too slowly is not offered again."""
     hw = table.hardware
-    usable = [r for r in table.rows if _usable(r.candidate, hw)]
+
+    def speed(row: PlanRow) -> float:
+        return measured(row.key) or row.candidate.est_decode_tok_s or 0.0
+
+    usable = [r for r in table.rows if _usable(r, hw, measured)]
     on_disk = sorted((r for r in usable if r.path is not None), key=_size_first, reverse=True)
     picked = table.row(table.pick) if table.pick else None
     chat = on_disk[0] if on_disk else picked if picked in usable else max(usable, key=_size_first, default=None)
     fim = [r for r in usable if r.candidate.model.fim]
     fim_on_disk = [r for r in fim if r.path is not None]
-    quick = [r for r in fim if (r.candidate.est_decode_tok_s or 0) >= 15]
-    completions = (max(fim_on_disk, key=_speed) if fim_on_disk
-                   else max(quick, key=_size_first) if quick else max(fim, key=_speed, default=None))
+    quick = [r for r in fim if speed(r) >= 15]
+    completions = (max(fim_on_disk, key=speed) if fim_on_disk
+                   else max(quick, key=_size_first) if quick else max(fim, key=speed, default=None))
     return Recommendation(chat, completions, tuple(on_disk))
 
 
-def _usable(c: Candidate, hw: Hardware) -> bool:
+def _usable(row: PlanRow, hw: Hardware, measured: Measured) -> bool:
+    c = row.candidate
     runs = c.placement is not None and c.verdict in ("fits", "partial")
-    quick = c.est_decode_tok_s is None or c.est_decode_tok_s >= USABLE_TOK_S
+    tok_s = measured(row.key) or c.est_decode_tok_s
+    quick = tok_s is None or tok_s >= USABLE_TOK_S
     return runs and quick and c.host_bytes <= USABLE_RAM_SHARE * hw.ram_available_bytes
 
 
 def _size_first(row: PlanRow) -> tuple[bool, float, int]:
     c = row.candidate
     return c.verdict == "fits", c.model.params_b, c.build.size_bytes
-
-
-def _speed(row: PlanRow) -> float:
-    return row.candidate.est_decode_tok_s or 0.0
 
 
 def _existing(path: Path | None) -> Path | None:

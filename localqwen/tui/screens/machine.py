@@ -6,6 +6,7 @@ It shows at once with a placeholder; the app's workers fill it in when detection
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -116,7 +117,9 @@ class MachineScreen(Screen[None]):
     @property
     def recommendation(self) -> Recommendation | None:
         table = self.main.plan
-        return recommend(table) if table is not None and table.hardware.source == "detected" else None
+        if table is None or table.hardware.source != "detected":
+            return None
+        return recommend(table, partial(self.main.measured.get, table.hardware.name))
 
     def show_next(self, table: PlanTable | None) -> None:
         text = self.query_one("#next-text", Static)
@@ -127,8 +130,9 @@ class MachineScreen(Screen[None]):
         if table.hardware.source == "profile":
             text.update("Planning for a hardware profile: in Models (F2), choose 'this machine' to load a model here.")
             return
-        rec = recommend(table)
-        text.update(next_step_text(rec))
+        rec = self.recommendation
+        if rec is not None:
+            text.update(next_step_text(rec))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "start":
