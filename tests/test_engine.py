@@ -422,3 +422,28 @@ def test_a_stream_says_how_much_of_its_prompt_is_read(engine: LlamaEngine) -> No
     assert cut.stats.stop_reason == "prompt_timeout"
     assert cut.stats.read_n == cut.stats.prompt_n - cut.stats.left_n < cut.stats.prompt_n
     wait_until(lambda: not engine.busy, "the background fill to end")
+
+
+def test_a_load_reports_llama_cpps_progress_to_whoever_listens(tmp_path: Path) -> None:
+    """Opening a real GGUF took 10-33 s behind a bare "Loading…": llama.cpp's own progress
+    callback now reaches the face that waits, from 0 to 1; a context that borrows weights
+    already loaded reads nothing, so it reports nothing."""
+    from localqwen.engine.load_progress import reporting
+    from localqwen.tinymodel import write_tiny_gguf
+
+    path = write_tiny_gguf(tmp_path / "progress.gguf")
+    seen: list[float] = []
+    with reporting(seen.append):
+        first = LlamaEngine(path, Placement(n_ctx=256, n_threads=1))
+    try:
+        assert len(seen) > 2 and seen[-1] == 1.0 and seen == sorted(seen)
+        lent: list[float] = []
+        with reporting(lent.append):
+            second = LlamaEngine(path, Placement(n_ctx=512, n_threads=1))
+        second.close()
+        assert lent == []
+    finally:
+        first.close()
+    count = len(seen)
+    LlamaEngine(path, Placement(n_ctx=256, n_threads=1)).close()  # nobody listening
+    assert len(seen) == count

@@ -78,12 +78,13 @@ def terminal(tmux: str):
     term.close()
 
 
-def launch(terminal: Terminal, args: str) -> float:
-    """Start localqwen in the shell; return when (time.monotonic) the command was sent."""
+def launch(terminal: Terminal, args: str, env: str = "") -> float:
+    """Start localqwen in the shell (`env`: NAME=VALUE words before it); return when
+    (time.monotonic) the command was sent."""
     terminal.wait_for(r"(?m)[#$]\s*$")  # the shell's prompt
     terminal.type("echo before-the-app")
     terminal.send("Enter")
-    terminal.type(f"{sys.executable} -m localqwen {args}; echo EXIT=$?")
+    terminal.type(f"{env} {sys.executable} -m localqwen {args}; echo EXIT=$?".lstrip())
     terminal.send("Enter")
     return time.monotonic()
 
@@ -118,6 +119,20 @@ def test_chat_on_a_local_model_streams_an_answer(terminal: Terminal, tiny_qwen3:
     terminal.send("Enter")
     shown = terminal.wait_for(r"ctx \d+/4,096 .* [\d.]+ tok/s", timeout=60)
     assert "hello there" in shown and "tiny-qwen3" in shown
+    quit_and_check_restored(terminal)
+
+
+def test_loading_a_model_shows_how_far_it_is_and_for_how_long(terminal: Terminal, tiny_qwen3: Path, tmp_path: Path) -> None:
+    """`ui --model` was a blank terminal, then a bare "Loading…": the first frame comes at
+    once and the status line shows llama.cpp's load progress and the seconds waited. The
+    load is held half way (HOLD_LOAD_HOOK) until the test has seen it, then let go."""
+    gate = tmp_path / "let-the-load-go"
+    sent = launch(terminal, f"ui --hardware dual-rtx3090 --model {tiny_qwen3}", env=f"LOCALQWEN_TEST_HOLD_LOAD={gate}")
+    shown = terminal.wait_for(r"loading tiny-qwen3… \d+% · \d+ s", timeout=30)
+    assert time.monotonic() - sent < 10, "the first frame came late"
+    assert re.search(r"loading tiny-qwen3… ([5-9]\d|100)%", shown), shown  # held at half way or more
+    gate.touch()
+    terminal.wait_for(r"ctx —/4,096", timeout=60)
     quit_and_check_restored(terminal)
 
 

@@ -195,6 +195,8 @@ def test_long_waits_say_how_far_they_have_come() -> None:
 
     loading = status_line("qwen", True, None, None, None, thinking=None, generating=False, loading_s=12.4)
     assert loading == "loading qwen… 12 s"
+    half = status_line("qwen", True, None, None, None, thinking=None, generating=False, loading_s=3.2, loaded_share=0.456)
+    assert half == "loading qwen… 46% · 3 s"
     reading = status_line("qwen", False, 4096, 300, None, thinking=None, generating=True, reading=(1024, 2560))
     assert reading.endswith("reading the prompt 1,024/2,560…")
     answering = status_line("qwen", False, 4096, 300, 20.0, thinking=None, generating=True)

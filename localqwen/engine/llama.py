@@ -25,7 +25,8 @@ from localqwen.engine.stops import StopMatcher
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
 from localqwen.engine.tensor_overrides import CpuOverrides, expert_patterns
-from localqwen.engine.weights import open_llama, release
+from localqwen.engine import load_progress
+from localqwen.engine.weights import ParamsHook, open_llama, release
 from localqwen.engine.types import GREEDY, ChatMessage, Delta, ExtraChunk, ModelInfo, Sampling
 from localqwen.engine.errors import FimUnsupportedError, ModelLoadError, PromptTooLongError
 from localqwen.hardware.cpu import cpu_counts
@@ -82,10 +83,15 @@ def load_llama(path: str | Path, placement: Placement, *, seed: int = 0, verbose
     included), its weights shared with any context already open over them. The caller
     closes it, then `release(weights_key(path, placement))`."""
     _check_split(path, placement.split_mode)
+    hooks: list[ParamsHook] = []
+    if placement.n_cpu_moe:
+        hooks.append(CpuOverrides(expert_patterns(placement.n_cpu_moe)))
+    if (progress := load_progress.current()) is not None:
+        hooks.append(progress)
     return open_llama(
         weights_key(path, placement),
         lambda: llama_cpp.Llama(model_path=str(path), seed=seed, verbose=verbose, **llama_kwargs(placement)),
-        CpuOverrides(expert_patterns(placement.n_cpu_moe)),
+        hooks,
     )
 
 

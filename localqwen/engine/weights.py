@@ -13,43 +13,45 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import llama_cpp
 import llama_cpp._internals as internals
 
-from localqwen.engine.tensor_overrides import CpuOverrides
+class ParamsHook(Protocol):
+    """Something llama-cpp-python's `Llama` has no argument for, set on the model's
+    parameters just before llama.cpp loads it (tensor overrides, a progress callback)."""
+
+    def install(self, params: llama_cpp.llama_model_params) -> None: ...
 
 
 @dataclass
 class _Held:
     model: internals.LlamaModel
     users: int
-    overrides: CpuOverrides | None = None  # kept alive with the model llama.cpp loaded with them
+    hooks: Sequence[ParamsHook] = ()  # kept alive with the model llama.cpp loaded with them
 
 
 _lock = threading.Lock()  # also guards the swap of llama-cpp-python's model class below
 _held: dict[Hashable, _Held] = {}
 
 
-def open_llama(key: Hashable, make: Callable[[], llama_cpp.Llama],
-               overrides: CpuOverrides | None = None) -> llama_cpp.Llama:
+def open_llama(key: Hashable, make: Callable[[], llama_cpp.Llama], hooks: Sequence[ParamsHook] = ()) -> llama_cpp.Llama:
     """`make()` a `Llama`; if one over the same weights (`key`) is open, its model is lent
-    instead of loading the file again. A model loaded here places the tensors `overrides`
-    names in RAM (`key` must tell such a load apart). Close the `Llama`, then `release(key)`."""
+    instead of loading the file again. A model loaded here loads with `hooks` installed in
+    its parameters (`key` must tell apart loads whose hooks place tensors differently).
+    Close the `Llama`, then `release(key)`."""
     with _lock:
         held = _held.get(key)
         if held is None:
-            if overrides is None or not overrides.patterns:
+            with _installing(hooks):
                 llm = make()
-            else:
-                with _overriding(overrides):
-                    llm = make()
             # A model frees itself, and every context over it, when a `Llama` closes it:
             # from now on that happens here, when its last user is gone.
             llm._model.close = lambda: None
-            _held[key] = _Held(llm._model, 1, overrides)
+            _held[key] = _Held(llm._model, 1, tuple(hooks))
             return llm
         with _lending(held.model):
             llm = make()
@@ -76,14 +78,18 @@ def users(key: Hashable) -> int:
 
 
 @contextlib.contextmanager
-def _overriding(overrides: CpuOverrides) -> Iterator[None]:
-    """While a `Llama` is made, its model loads with `overrides` in its parameters
-    (`Llama` has no argument for them)."""
+def _installing(hooks: Sequence[ParamsHook]) -> Iterator[None]:
+    """While a `Llama` is made, its model loads with `hooks` installed in its parameters,
+    and without llama-cpp-python's quiet mode. That mode points the process's stdout and
+    stderr (fds 1 and 2) at /dev/null for the whole load, and so hid every frame the TUI
+    drew meanwhile: its loading line froze at "0 s". llama.cpp's own log still goes
+    through llama-cpp-python's log callback, which the `Llama`'s `verbose` keeps to errors."""
     original = internals.LlamaModel
 
     def load(*, path_model: str, params: llama_cpp.llama_model_params, verbose: bool = True) -> internals.LlamaModel:
-        overrides.install(params)
-        return original(path_model=path_model, params=params, verbose=verbose)
+        for hook in hooks:
+            hook.install(params)
+        return original(path_model=path_model, params=params, verbose=True)  # True: no fd redirect
 
     internals.LlamaModel = load  # type: ignore[misc,assignment]
     try:

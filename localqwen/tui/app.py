@@ -8,6 +8,7 @@ factory that `localqwen`, `localqwen ui` and the tests call.
 
 from __future__ import annotations
 
+import os
 import time
 
 from collections.abc import Iterable
@@ -87,6 +88,7 @@ class LocalQwenApp(App[int]):
     loaded: var[LoadedModel | None] = var(None)
     loading: var[str] = var("")
     loading_since: float = 0.0  # when the model being loaded began to load (time.monotonic)
+    loading_fraction: float | None = None  # how far llama.cpp is in reading it (0-1); None: not said yet
 
     def __init__(self, settings: TuiSettings, services: Services, history: HistoryStore) -> None:
         super().__init__(css_path=stylesheets())
@@ -272,7 +274,7 @@ class LocalQwenApp(App[int]):
             self.notify("The server (F5) is serving the loaded model: stop it first.", severity="warning")
             return
         old, self.loaded = self.loaded, None
-        self.loading, self.loading_since = label, time.monotonic()
+        self.loading, self.loading_since, self.loading_fraction = label, time.monotonic(), None
         self.switch_mode("chat")
         self.load_model(old, what, ctx, label)
 
@@ -283,6 +285,7 @@ class LocalQwenApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def load_model(self, old: LoadedModel | None, what: str, ctx: int, label: str) -> None:
+        from localqwen.engine.load_progress import reporting
         from localqwen.launch import LaunchOptions, open_model
 
         if old is not None:
@@ -292,7 +295,8 @@ class LocalQwenApp(App[int]):
             # serving=True: the plan keeps room for the Server screen's completion context.
             opening = open_model(what, LaunchOptions(ctx=ctx, serving=True, threads=self.settings.threads), self.this_machine,
                                  catalog=services.load_catalog(), load_gguf=services.open_engine, locate=services.locate)
-            engine = opening.chat.load()
+            with reporting(self.loaded_so_far):
+                engine = opening.chat.load()
         except LocalQwenError as exc:
             self.post_message(ModelLoadFailed(label, exc))
             return
@@ -305,6 +309,11 @@ class LocalQwenApp(App[int]):
         key = f"file:{what}" if what.endswith(".gguf") or Path(what).expanduser().is_file() else what
         self.post_message(ModelLoaded(LoadedModel(engine, label, opening.chat.placement, opening.fim, key)))
 
+    def loaded_so_far(self, fraction: float) -> None:
+        """llama.cpp's load progress, from the load worker; the chat status line shows it."""
+        self.loading_fraction = fraction
+        hold_load_for_test(fraction)
+
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.loading = ""
         self.loaded = message.loaded
@@ -315,6 +324,19 @@ class LocalQwenApp(App[int]):
         self.notify(message.error.one_line(), title=f"{message.error.title}: {message.label}", severity="error")
         if isinstance(message.error, ModelFileError) and self.hardware is not None:
             self.make_plan(self.hardware)  # the table learns which files are gone
+
+
+HOLD_LOAD_HOOK = "LOCALQWEN_TEST_HOLD_LOAD"
+"""Tests only: a path; a load that is under way waits half way until the file exists, so a
+test can see the progress on screen before releasing it (a tiny model loads in 0.1 s)."""
+
+
+def hold_load_for_test(fraction: float) -> None:
+    gate = os.environ.get(HOLD_LOAD_HOOK)
+    if gate and fraction >= 0.5:
+        deadline = time.monotonic() + 120
+        while not Path(gate).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def make_app(settings: TuiSettings | None = None, services: Services | None = None) -> LocalQwenApp:

@@ -133,12 +133,18 @@ def status_line(
     generating: bool,
     reading: tuple[int, int] | None = None,
     loading_s: float | None = None,
+    loaded_share: float | None = None,
 ) -> str:
     """'tiny · ctx 218/4,096 (5%) · 52.3 tok/s · thinking on', short enough for 80 columns;
     `thinking` None: a model without a thinking mode, nothing said of it. `reading`: (read,
-    all) of a prompt still being read; `loading_s`: how long the model has been loading."""
-    waited = f" {loading_s:.0f} s" if loading_s is not None else ""
-    parts = [f"loading {model}…{waited}" if loading else model or "no model loaded"]
+    all) of a prompt still being read; `loading_s`: how long the model has been loading,
+    `loaded_share`: how much of it llama.cpp has read."""
+    if loading:
+        share = f" {100 * loaded_share:.0f}%" if loaded_share is not None else ""
+        waited = f"{' ·' if share else ''} {loading_s:.0f} s" if loading_s is not None else ""
+        parts = [f"loading {model}…{share}{waited}"]
+    else:
+        parts = [model or "no model loaded"]
     if n_ctx is not None and not loading:
         parts.append(f"ctx —/{n_ctx:,}" if used is None else f"ctx {used:,}/{n_ctx:,} ({100 * used // n_ctx}%)")
         parts.append("— tok/s" if not speed else f"{speed:.0f} tok/s" if speed >= 100 else f"{speed:.1f} tok/s")

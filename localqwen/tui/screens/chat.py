@@ -168,7 +168,8 @@ class ChatScreen(Screen[None]):
         since = self.main.loading_since
         line = status_line(loading or (loaded.label if loaded else ""), bool(loading), n_ctx, self.used, self.speed,
                            thinking=self.thinking_shown(), generating=self.generating,
-                           reading=self.reading(), loading_s=time.monotonic() - since if loading and since else None)
+                           reading=self.reading(), loading_s=time.monotonic() - since if loading and since else None,
+                           loaded_share=self.main.loading_fraction if loading else None)
         self.query_one("#chat-status", Static).update(line)
         if loaded is None:
             self.query_one("#chat-empty", Static).update(f"Loading {loading}…" if loading else NO_MODEL)
