@@ -129,6 +129,8 @@ def test_loading_a_model_shows_how_far_it_is_and_for_how_long(terminal: Terminal
     gate = tmp_path / "let-the-load-go"
     sent = launch(terminal, f"ui --hardware dual-rtx3090 --model {tiny_qwen3}", env=f"LOCALQWEN_TEST_HOLD_LOAD={gate}")
     shown = terminal.wait_for(r"loading tiny-qwen3… \d+% · \d+ s", timeout=30)
+    status = next(line for line in shown.splitlines() if "loading tiny-qwen3" in line)
+    assert "thinking" not in status  # not known before the model is
     assert time.monotonic() - sent < 10, "the first frame came late"
     assert re.search(r"loading tiny-qwen3… ([5-9]\d|100)%", shown), shown  # held at half way or more
     gate.touch()

@@ -140,7 +140,10 @@ class ChatScreen(Screen[None]):
         return self.thinking_mode in ("hybrid", "template")
 
     def thinking_shown(self) -> bool | None:
-        """The status line's "thinking on/off": None for a model that never thinks."""
+        """The status line's "thinking on/off": None for a model that never thinks, and while
+        none is loaded (a Qwen2.5 said "thinking on" all through its load)."""
+        if self.main.loaded is None:
+            return None
         mode = self.thinking_mode
         return None if mode == "never" else True if mode == "always" else self.thinking
 
