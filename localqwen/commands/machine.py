@@ -35,6 +35,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from localqwen.plan.report import plan_json
     from localqwen.plan.types import threads_text
     from localqwen.commands.tables import plan_table, print_table
+    from localqwen.engine.vllm import launch_for
 
     hw = hardware_from(args.hardware)
     options = PlanOptions(ctx=args.ctx, split_mode=args.split)
@@ -44,8 +45,12 @@ def run_plan(args: argparse.Namespace) -> int:
         choice = choose(candidates)
     else:
         candidates, choice = plan_all(catalog.models, hw, options)
+    vllm = {id(c): launch_for(c) for c in candidates if c.build.runtime == "vllm" and c.placement is not None}
     if args.json:
-        print(json.dumps(plan_json(hw, candidates, choice), indent=2))
+        data = plan_json(hw, candidates, choice)
+        for c, out in zip(candidates, data["candidates"]):  # type: ignore[call-overload]
+            out["vllm_command"] = vllm[id(c)].argv() if id(c) in vllm else None
+        print(json.dumps(data, indent=2))
         return 0
     print_table(plan_table(candidates, choice, title=f"Qwen builds on {hw.name}"))
     if choice is None:
@@ -53,6 +58,10 @@ def run_plan(args: argparse.Namespace) -> int:
     else:
         threads = f", {threads_text(choice.placement)}" if choice.placement else ""
         print(f"choice: {choice.model.name} {choice.build.quant} ({choice.verdict}, context {choice.n_ctx:,}{threads})")
+    if args.model:  # one model: how its vLLM builds start (`serve` runs the same line)
+        for c in candidates:
+            if id(c) in vllm:
+                print(f"vLLM, {c.build.quant}: {vllm[id(c)].shell()}")
     return 0
 
 

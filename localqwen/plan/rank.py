@@ -25,7 +25,7 @@ from localqwen.units import gib
 QUALITY_TIERS = {
     "F32": 3, "BF16": 3, "F16": 3, "Q8_0": 3, "Q6_K": 3,
     "Q5_K_M": 2, "Q5_K_S": 2, "Q5_0": 2,
-    "Q4_K_M": 1, "Q4_K_S": 1, "Q4_0": 1, "IQ4_XS": 1, "IQ4_NL": 1, "AWQ-INT4": 1,
+    "Q4_K_M": 1, "Q4_K_S": 1, "Q4_0": 1, "IQ4_XS": 1, "IQ4_NL": 1, "AWQ-INT4": 1, "FP8": 3,
 }
 MIN_CTX = 4096
 COMFORTABLE_CTX = 32768  # below this, a quantized KV cache is worth its small loss
@@ -148,12 +148,14 @@ def _too_big_note(build: Build, hw: Hardware) -> str:
     return f"needs about {gib(build.size_bytes)} plus context; {where} {gib(room)} free"
 
 
-def _awq(model: ModelSpec, build: Build, hw: Hardware, target: int) -> Candidate:
+def _vllm(model: ModelSpec, build: Build, hw: Hardware, target: int) -> Candidate:
     if not hw.gpus:
-        return Candidate(model, build, "needs_gpu", None, note="AWQ runs on vLLM, which needs an NVIDIA GPU (CUDA)")
+        return Candidate(model, build, "needs_gpu", None, note=f"{build.quant} runs on vLLM, which needs an NVIDIA GPU (CUDA)")
     fit = fit_vllm(model, build, hw, target)
     if fit is None or fit.n_ctx < min(MIN_CTX, target):
-        return Candidate(model, build, "too_big", None, note=_too_big_note(build, hw))
+        room = gib(sum(g.free_bytes for g in hw.gpus))
+        note = f"needs about {gib(build.size_bytes)} plus context on the GPUs (vLLM); {len(hw.gpus)} card(s) have {room} free"
+        return Candidate(model, build, "too_big", None, note=note)
     ready = "vLLM is installed" if hw.vllm_available else "install vllm (pip install 'localqwen[vllm]')"
     return _candidate(model, build, hw, "needs_vllm", fit, "f16", f"runs on vLLM, not llama.cpp; {ready}")
 
@@ -181,7 +183,7 @@ def plan_model(model: ModelSpec, hw: Hardware, opts: PlanOptions = PlanOptions()
     target = min(model.context, opts.ctx or model.context)
     hw = with_reserve(hw, opts.reserve_bytes)
     candidates = [
-        _awq(model, b, hw, target) if b.format == "awq" else _gguf(model, b, hw, target, opts)
+        _vllm(model, b, hw, target) if b.runtime == "vllm" else _gguf(model, b, hw, target, opts)
         for b in model.builds
     ]
     return sorted(candidates, key=_rank_key)

@@ -50,7 +50,7 @@ def estimate_tok_s(model: ModelSpec, build: Build, hw: Hardware, fit: Fit, kv_ty
     on_gpu = per_token - in_ram
     seconds = in_ram / (ram_gbs * 1e9) + ram_layers * CPU_LAYER_S
     efficiency = MOE_EFFICIENCY if model.arch.experts else GPU_EFFICIENCY
-    split = fit.tensor_split or (1.0,)
+    split = fit.tensor_split or (1.0,) * len(used)  # vLLM's tensor parallel: even shares
     shares = [share / sum(split) for share in split]  # llama.cpp normalises tensor_split; so does this
     times = [on_gpu * share / (g.bandwidth_gbs * efficiency * 1e9) for g, share in zip(used, shares)]  # type: ignore[operator]
     seconds += gpu_layers * GPU_LAYER_S

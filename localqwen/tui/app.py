@@ -249,7 +249,7 @@ class LocalQwenApp(App[int]):
                 f"This plan is for the hardware profile {name}, not this machine: choose 'this machine' in Models to load.",
                 severity="warning",
             )
-        elif row.path is None and c.build.format == "gguf":
+        elif row.path is None and c.build.runtime == "llama.cpp":
             self.notify(f"{label} is not downloaded.", severity="warning")
         else:
             what = str(row.path) if row.local else f"{c.model.id}:{c.build.quant}"

@@ -144,13 +144,13 @@ class BuildDetailScreen(ModalScreen[LoadRequest | None]):
                     "choose 'this machine' in Models to load")
         if c.placement is None:
             return f"does not fit: {c.note}" if c.note else "does not fit"
-        if self.row.path is None and c.build.format == "gguf":
+        if self.row.path is None and c.build.runtime == "llama.cpp":
             return "not on disk: Ctrl+D downloads it"
         return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "download":
-            return self.row.path is None and not self.row.local and self.candidate.build.format == "gguf"
+            return self.row.path is None and not self.row.local and self.candidate.build.runtime == "llama.cpp"
         return True
 
     def heading(self) -> Text:
