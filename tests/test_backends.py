@@ -124,6 +124,47 @@ def test_child_that_cannot_start_or_never_gets_healthy(tmp_path: Path, tiny_qwen
     assert not silent.alive
 
 
+def test_a_server_that_names_it_reasoning_as_vllm_does_is_split_too() -> None:
+    """vLLM 0.32 (run for real by bench/vllm_cpu_check.py) streams the reasoning parser's
+    output as `delta.reasoning`, not `reasoning_content`: the backend dropped all of it, so
+    a thinking answer came through empty. A server speaking that protocol, on loopback."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    events = [{"choices": [{"index": 0, "delta": {"role": "assistant", "reasoning": "Let me see. "}}]},
+              {"choices": [{"index": 0, "delta": {"reasoning": "Two."}}]},
+              {"choices": [{"index": 0, "delta": {"content": "2"}, "finish_reason": "stop"}],
+               "usage": {"prompt_tokens": 9, "completion_tokens": 5}}]
+
+    class VllmLike(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.reply(json.dumps({"object": "list", "data": [{"id": "m", "max_model_len": 4096}]}).encode(), "application/json")
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+            self.reply(body.encode(), "text/event-stream")
+
+        def reply(self, body: bytes, kind: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), VllmLike)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        backend = OpenAIBackend(f"http://127.0.0.1:{server.server_port}/v1")
+        assert backend.chat([ChatMessage("user", "1+1?")], max_tokens=8).collect() == ("Let me see. Two.", "2")
+        backend.close()
+    finally:
+        server.shutdown()
+
+
 def test_vllm_command_line_from_the_plan() -> None:
     """The flags as vLLM documents them for `vllm serve`."""
     model = load_catalog().find("Qwen3.6-27B")

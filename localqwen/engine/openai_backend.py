@@ -1,6 +1,6 @@
 """Any OpenAI-compatible server (vLLM, llama-server, another localqwen) behind the `Backend` interface.
 
-Chat streams `/v1/chat/completions` and splits `reasoning_content` from `content`
+Chat streams `/v1/chat/completions` and splits `reasoning_content` (vLLM: `reasoning`) from `content`
 (with a `<think>` splitter for servers that inline it); FIM goes through
 `/v1/completions` with the model's FIM markers written in the prompt, which
 llama.cpp-based servers and vLLM parse as special tokens for Qwen models. Closing
@@ -164,8 +164,9 @@ class OpenAIBackend:
                 stream.stats.prompt_ms = (time.perf_counter() - started) * 1000
             if chat:
                 delta = choice.get("delta") or {}
-                if delta.get("reasoning_content"):
-                    yield Delta("reasoning", delta["reasoning_content"])
+                # vLLM from 0.1x on names it `reasoning`; llama-server and older vLLM `reasoning_content`
+                if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
+                    yield Delta("reasoning", reasoning)
                 if delta.get("content"):
                     yield from splitter.feed(delta["content"])
             elif choice.get("text"):
