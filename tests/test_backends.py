@@ -13,7 +13,7 @@ import pytest
 from localqwen.catalog.loader import load_catalog
 from localqwen.engine.child import ChildError, ChildServer
 from localqwen.engine.openai_backend import BackendError, OpenAIBackend
-from localqwen.engine.types import GREEDY, ChatMessage
+from localqwen.engine.types import GREEDY, ChatMessage, ToolCall
 from localqwen.engine.vllm import launch_for, vllm_ready
 from localqwen.hardware import load_profile
 from localqwen.plan import plan_model
@@ -124,26 +124,40 @@ def test_child_that_cannot_start_or_never_gets_healthy(tmp_path: Path, tiny_qwen
     assert not silent.alive
 
 
-def test_a_server_that_names_it_reasoning_as_vllm_does_is_split_too() -> None:
-    """vLLM 0.32 (run for real by bench/vllm_cpu_check.py) streams the reasoning parser's
-    output as `delta.reasoning`, not `reasoning_content`: the backend dropped all of it, so
-    a thinking answer came through empty. A server speaking that protocol, on loopback."""
+@pytest.fixture
+def vllm_like():
+    """A loopback server speaking vLLM 0.32's chat protocol as bench/vllm_cpu_check.py saw
+    it: the reasoning parser's output as `delta.reasoning`, and with `tools`, the tool
+    parser's call as `delta.tool_calls` pieces (name first, then the arguments in parts).
+    It keeps each request body, so a test can see what was asked."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    events = [{"choices": [{"index": 0, "delta": {"role": "assistant", "reasoning": "Let me see. "}}]},
-              {"choices": [{"index": 0, "delta": {"reasoning": "Two."}}]},
-              {"choices": [{"index": 0, "delta": {"content": "2"}, "finish_reason": "stop"}],
-               "usage": {"prompt_tokens": 9, "completion_tokens": 5}}]
+    bodies: list[dict] = []
+
+    def events(body: dict) -> list[dict]:
+        if body.get("tools"):
+            name = body["tools"][0]["function"]["name"]
+            return [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+                    {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "chatcmpl-tool-1", "type": "function",
+                                                                        "function": {"name": name, "arguments": ""}}]}}]},
+                    {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}}]},
+                    {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
+                                  "finish_reason": "tool_calls"}]}]
+        return [{"choices": [{"index": 0, "delta": {"role": "assistant", "reasoning": "Let me see. "}}]},
+                {"choices": [{"index": 0, "delta": {"reasoning": "Two."}}]},
+                {"choices": [{"index": 0, "delta": {"content": "2"}, "finish_reason": "stop"}],
+                 "usage": {"prompt_tokens": 9, "completion_tokens": 5}}]
 
     class VllmLike(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.reply(json.dumps({"object": "list", "data": [{"id": "m", "max_model_len": 4096}]}).encode(), "application/json")
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-            self.reply(body.encode(), "text/event-stream")
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            bodies.append(body)
+            self.reply(("".join(f"data: {json.dumps(e)}\n\n" for e in events(body)) + "data: [DONE]\n\n").encode(),
+                       "text/event-stream")
 
         def reply(self, body: bytes, kind: str) -> None:
             self.send_response(200)
@@ -157,12 +171,59 @@ def test_a_server_that_names_it_reasoning_as_vllm_does_is_split_too() -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), VllmLike)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1", bodies
+    server.shutdown()
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+
+
+def test_a_server_that_names_it_reasoning_as_vllm_does_is_split_too(vllm_like) -> None:
+    """vLLM 0.32 streams the reasoning parser's output as `delta.reasoning`, not
+    `reasoning_content`: the backend dropped all of it, so a thinking answer came back empty."""
+    url, _ = vllm_like
+    backend = OpenAIBackend(url)
+    assert backend.chat([ChatMessage("user", "1+1?")], max_tokens=8).collect() == ("Let me see. Two.", "2")
+    backend.close()
+
+
+def test_tool_calls_go_through_a_remote_backend_and_localqwen_serve(vllm_like) -> None:
+    """localqwen refused tools for a remote backend ("its chat template has no tool calls"):
+    the tools now go to the server, and its structured call comes back through localqwen's
+    own /v1/chat/completions as the official client reads it."""
+    import subprocess
+
+    from openai import OpenAI
+
+    url, bodies = vllm_like
+    backend = OpenAIBackend(url)
+    call = ToolCall("get_weather", '{"city": "Rome"}', "call_1")
+    history = [ChatMessage("user", "weather in Rome?"), ChatMessage("assistant", "", (call,)),
+               ChatMessage("tool", "sunny", tool_call_id="call_1"), ChatMessage("user", "and in Paris?")]
+    _, content = backend.chat(history, max_tokens=32, tools=[WEATHER]).collect()
+    backend.close()
+    assert content == '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    sent = bodies[-1]
+    assert sent["tools"] == [WEATHER] and "tool_choice" not in sent
+    assert sent["messages"][1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Rome"}'}
+    assert sent["messages"][2] == {"role": "tool", "content": "sunny", "tool_call_id": "call_1"}
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "localqwen", "serve", "--backend", url, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        backend = OpenAIBackend(f"http://127.0.0.1:{server.server_port}/v1")
-        assert backend.chat([ChatMessage("user", "1+1?")], max_tokens=8).collect() == ("Let me see. Two.", "2")
-        backend.close()
+        wait_healthy(f"http://127.0.0.1:{port}")
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none")
+        answer = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "weather in Paris?"}],
+                                                tools=[WEATHER], tool_choice="required", max_tokens=32)
+        [made] = answer.choices[0].message.tool_calls
+        assert (made.function.name, json.loads(made.function.arguments)) == ("get_weather", {"city": "Paris"})
+        assert answer.choices[0].finish_reason == "tool_calls"
+        assert bodies[-1]["tool_choice"] == "required" and "guided_grammar" not in bodies[-1]
     finally:
-        server.shutdown()
+        proc.terminate()
+        proc.communicate(timeout=30)
 
 
 def test_vllm_command_line_from_the_plan() -> None:

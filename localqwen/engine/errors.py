@@ -30,12 +30,6 @@ class GrammarError(UserInputError):
     title = "Bad grammar"
 
 
-class ToolsUnsupportedError(UserInputError):
-    """Tools were offered to a model (or backend) that cannot take them."""
-
-    title = "No tool calls"
-
-
 class ChatTemplateError(LocalQwenError):
     title = "Chat template"
 

@@ -21,7 +21,7 @@ from localqwen.engine.sampling import QWEN_PRESETS, Presets
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
 from localqwen.engine.types import ChatMessage, Delta, ExtraChunk, FimTokens, ModelInfo, Sampling
-from localqwen.engine.errors import BackendError, ToolsUnsupportedError
+from localqwen.engine.errors import BackendError
 
 UNKNOWN_CTX = 32768  # when the server does not say (vLLM and localqwen report max_model_len)
 TEXT_FIM = FimTokens(prefix=-1, suffix=-1, middle=-1, source="vocab")  # markers sent as text
@@ -42,7 +42,7 @@ class OpenAIBackend:
         entry = self._model_entry(model)
         n_ctx = int(entry.get("max_model_len") or UNKNOWN_CTX)
         self.info = ModelInfo(path=self.base_url, name=entry["id"], architecture="remote", n_ctx=n_ctx,
-                              n_ctx_train=n_ctx, n_vocab=0, chat_template=None, fim=TEXT_FIM)
+                              n_ctx_train=n_ctx, n_vocab=0, chat_template=None, fim=TEXT_FIM, tool_form="json")
 
     def _model_entry(self, wanted: str | None) -> dict:
         try:
@@ -67,12 +67,18 @@ class OpenAIBackend:
 
     def chat(self, messages: Sequence[ChatMessage], *, thinking: bool | None = None, sampling: Sampling | None = None,
              max_tokens: int | None = None, stop: Sequence[str] = (), tools: Sequence[Mapping] = ()) -> Stream:
-        if tools or any(m.tool_calls or m.role == "tool" for m in messages):
-            # Its answer would carry calls as structured fields, which a Stream of text does not.
-            raise ToolsUnsupportedError(f"{self.base_url}: tool calls through a remote backend are not supported yet")
+        """`tools` go to the server as they are; its answer's calls (structured fields, parsed
+        by its own tool parser) come back as Qwen's JSON `<tool_call>` text (`info.tool_form`),
+        which the caller reads as it reads a local model's. A call the caller made certain with
+        a grammar is asked of the server as `tool_choice: required` instead."""
         sampling = sampling or self.presets.for_chat(thinking is not False)
-        body: dict[str, object] = {"messages": [{"role": m.role, "content": m.content} for m in messages],
-                                   **self._sampling(sampling), "stop": list(stop) or None}
+        body: dict[str, object] = {"messages": [_message(m) for m in messages], **self._sampling(sampling),
+                                   "stop": list(stop) or None}
+        if tools:
+            body["tools"] = list(tools)
+            if sampling.grammar is not None:
+                del body["grammar"], body["guided_grammar"]  # the server's own tool parser shapes the call
+                body["tool_choice"] = "required"
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
         if thinking is not None:
@@ -133,6 +139,7 @@ class OpenAIBackend:
                 self._active.add(stream)
             started = time.perf_counter()
             splitter = ThinkSplitter(enabled=chat)
+            calls: dict[int, dict[str, str]] = {}  # the answer's tool calls, by index, as their pieces arrive
             stream.stats.stop_reason = "eos"
             try:
                 with self._http.stream("POST", path, json=payload) as response:
@@ -143,8 +150,9 @@ class OpenAIBackend:
                         if stream.cancelled.is_set():
                             stream.stats.stop_reason = "cancelled"
                             break
-                        yield from self._deltas(event, stream, splitter, chat, started)
+                        yield from self._deltas(event, stream, splitter, chat, started, calls)
                 yield from splitter.flush()
+                yield from (Delta("content", _call_text(call)) for _, call in sorted(calls.items()))
             except httpx.HTTPError as exc:
                 raise BackendError(f"{self.base_url}{path}: {exc}") from None
             finally:
@@ -154,7 +162,8 @@ class OpenAIBackend:
 
         return Stream(run, [])
 
-    def _deltas(self, event: dict, stream: Stream, splitter: ThinkSplitter, chat: bool, started: float) -> Iterator[Delta]:
+    def _deltas(self, event: dict, stream: Stream, splitter: ThinkSplitter, chat: bool, started: float,
+                calls: dict[int, dict[str, str]]) -> Iterator[Delta]:
         usage = event.get("usage")
         if isinstance(usage, dict):
             stream.stats.prompt_n = int(usage.get("prompt_tokens") or 0)
@@ -169,10 +178,43 @@ class OpenAIBackend:
                     yield Delta("reasoning", reasoning)
                 if delta.get("content"):
                     yield from splitter.feed(delta["content"])
+                for piece in delta.get("tool_calls") or []:
+                    _gather_call(calls, piece)
             elif choice.get("text"):
                 yield Delta("content", choice["text"])
             if choice.get("finish_reason") == "length":
                 stream.stats.stop_reason = "length"
+
+
+def _message(m: ChatMessage) -> dict[str, object]:
+    """A message as OpenAI's API carries it: an assistant turn's calls, a tool turn's call id."""
+    out: dict[str, object] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                             for c in m.tool_calls]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    return out
+
+
+def _gather_call(calls: dict[int, dict[str, str]], piece: object) -> None:
+    """One streamed piece of a call: the first names it, the rest add to its arguments."""
+    if not isinstance(piece, dict):
+        return
+    call = calls.setdefault(int(piece.get("index") or 0), {"name": "", "arguments": ""})
+    function = piece.get("function") or {}
+    if isinstance(function, dict):
+        call["name"] += str(function.get("name") or "")
+        call["arguments"] += str(function.get("arguments") or "")
+
+
+def _call_text(call: dict[str, str]) -> str:
+    """The call in Qwen's own JSON form, which tool_calls.ToolCallSplitter reads back."""
+    try:
+        arguments: object = json.loads(call["arguments"] or "{}")
+    except json.JSONDecodeError:
+        arguments = call["arguments"]
+    return f'<tool_call>\n{json.dumps({"name": call["name"], "arguments": arguments}, ensure_ascii=False)}\n</tool_call>'
 
 
 def _events(response: httpx.Response) -> Iterator[dict]:

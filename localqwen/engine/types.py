@@ -109,6 +109,9 @@ class ModelInfo:
     n_threads_batch: int | None = None
     thinking_mode: str = "hybrid"  # catalog/types.py THINKING_MODES; a remote server's: not known, so Qwen3's
     thinking_default: bool = True
+    tool_form: str | None = None
+    """How the answer writes tool calls ("json" or "xml") where the template cannot tell: a
+    remote server's calls come back rewritten in Qwen's JSON form. None: read the template."""
 
     @property
     def supports_fim(self) -> bool:

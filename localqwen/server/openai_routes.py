@@ -209,7 +209,7 @@ async def chat_completions(request: Request) -> Response:
     field = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     max_tokens = parse.integer(body, field, 0, 1, limit) if body.get(field) is not None else None
     grammar = _response_format(body)
-    form = tool_form(engine.info.chat_template)
+    form = engine.info.tool_form or tool_form(engine.info.chat_template)
     offered = tools.parse_tools(body, form, model)
     if offered.grammar is not None:
         if grammar is not None:
