@@ -283,13 +283,22 @@ async def test_a_broken_hardware_profile_is_a_notice(tmp_path: Path) -> None:
         assert app.plan is not None and "Planned for this machine" in screen_text(app)
 
 
+def dual_3090_app(tmp_path: Path):
+    return make_app(TuiSettings(hardware="dual-rtx3090", data_dir=tmp_path, cursor_blink=False), pinned_services())
+
+
+async def open_detail(pilot, words: str) -> BuildDetailScreen:
+    await settle(pilot)
+    await open_models_row(pilot, words)
+    detail = pilot.app.screen
+    assert isinstance(detail, BuildDetailScreen)
+    return detail
+
+
 async def test_detail_estimate_moves_with_context_and_split(tmp_path: Path) -> None:
-    app = make_app(TuiSettings(hardware="dual-rtx3090", data_dir=tmp_path, cursor_blink=False), pinned_services())
+    app = dual_3090_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await open_models_row(pilot, "qwen3.6-27b q6_k")
-        detail = app.screen
-        assert isinstance(detail, BuildDetailScreen)
+        detail = await open_detail(pilot, "qwen3.6-27b q6_k")
         before = detail.candidate
         assert before.placement is not None and before.placement.split_mode == "layer"
         assert "50%" in screen_text(app)
@@ -310,12 +319,9 @@ async def test_detail_estimate_moves_with_context_and_split(tmp_path: Path) -> N
 async def test_detail_says_when_the_context_asked_for_does_not_fit(tmp_path: Path) -> None:
     """On one card the field kept 262,144 while the estimate said a smaller context, and
     nothing said why: the detail names what was asked and the most that fits."""
-    app = make_app(TuiSettings(hardware="dual-rtx3090", data_dir=tmp_path, cursor_blink=False), pinned_services())
+    app = dual_3090_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await open_models_row(pilot, "qwen3.6-27b q6_k")
-        detail = app.screen
-        assert isinstance(detail, BuildDetailScreen)
+        detail = await open_detail(pilot, "qwen3.6-27b q6_k")
         asked = int(detail.query_one("#ctx", Input).value)
         detail.query_one("#split", Select).value = "none"
         await wait_for(pilot, lambda: detail.candidate.placement.split_mode == "none", "the one-card plan")
