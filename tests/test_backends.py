@@ -16,7 +16,7 @@ from localqwen.engine.openai_backend import BackendError, OpenAIBackend
 from localqwen.engine.types import GREEDY, ChatMessage, ToolCall
 from localqwen.engine.vllm import launch_for, vllm_ready
 from localqwen.hardware import load_profile
-from localqwen.plan import plan_model
+from localqwen.plan import choose, plan_model
 from tests.held import wait_until
 from tests.server_fixtures import free_port, live_server, wait_healthy
 
@@ -261,6 +261,20 @@ def test_the_qwen35_flagship_launch_on_eight_h100s_is_the_guides_line() -> None:
     assert options["--reasoning-parser"] == "qwen3" and options["--tool-call-parser"] == "qwen3_coder"
     assert json.loads(options["--speculative-config"]) == {"method": "qwen3_next_mtp", "num_speculative_tokens": 2}
     assert "--enable-auto-tool-choice" in argv and "--enable-expert-parallel" in argv and "--quantization" not in argv
+
+
+def test_where_vllm_is_installed_its_faster_build_is_the_choice(tmp_path: Path) -> None:
+    """On eight H100s llama.cpp's Q6_K fits too, but its layers take turns (~95 tok/s est.)
+    while vLLM's tensor parallel FP8 runs on all cards at once (~380): with vLLM there, the
+    plan chooses it; without, the choice stays on what runs as installed."""
+    shipped = (Path(__file__).parents[1] / "profiles" / "hardware" / "h100-80g-x8.toml").read_text()
+    with_vllm = tmp_path / "with-vllm.toml"
+    with_vllm.write_text(shipped.replace('name = "h100-80g-x8"', 'name = "with-vllm"\nvllm = true'))
+    model = load_catalog().find("Qwen3.5-397B-A17B")
+    chosen = choose(plan_model(model, load_profile(str(with_vllm))))
+    assert (chosen.build.quant, chosen.verdict, chosen.placement.split_mode) == ("FP8", "fits", "tensor")
+    assert "on vLLM (installed), tensor parallel over 8 cards" in chosen.note
+    assert choose(plan_model(model, load_profile("h100-80g-x8"))).build.runtime == "llama.cpp"
 
 
 def test_plan_shows_the_vllm_line_and_its_json_carries_it() -> None:

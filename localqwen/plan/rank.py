@@ -1,8 +1,10 @@
 """Plan every build of a model on a machine, and pick the one to use.
 
 Ranking: a build that fits fully on the GPUs first (higher quality tier first; in a
-tier the smaller, faster build), then AWQ on vLLM, then GPU and RAM together (the fastest
-estimate first), then what does not fit. Quality tiers: Q6_K and above are near-lossless
+tier the fastest estimate, which on one engine is the smaller build; a vLLM build counts
+here where vLLM is installed, its tensor parallelism beating llama.cpp's layers taking
+turns), then vLLM builds where vLLM is not installed, then GPU and RAM together (the
+fastest estimate first), then what does not fit. Quality tiers: Q6_K and above are near-lossless
 in llama.cpp's perplexity tables, so Q8_0 or BF16 buy little over Q6_K and cost
 context and speed.
 """
@@ -156,8 +158,11 @@ def _vllm(model: ModelSpec, build: Build, hw: Hardware, target: int) -> Candidat
         room = gib(sum(g.free_bytes for g in hw.gpus))
         note = f"needs about {gib(build.size_bytes)} plus context on the GPUs (vLLM); {len(hw.gpus)} card(s) have {room} free"
         return Candidate(model, build, "too_big", None, note=note)
-    ready = "vLLM is installed" if hw.vllm_available else "install vllm (pip install 'localqwen[vllm]')"
-    return _candidate(model, build, hw, "needs_vllm", fit, "f16", f"runs on vLLM, not llama.cpp; {ready}")
+    cards = f"tensor parallel over {len(fit.devices)} cards" if len(fit.devices) > 1 else "one card"
+    if hw.vllm_available:  # it runs here as it is: ranked with the builds that fit, by quality and speed
+        return _candidate(model, build, hw, "fits", fit, "f16", f"on vLLM (installed), {cards}")
+    return _candidate(model, build, hw, "needs_vllm", fit, "f16",
+                      f"runs on vLLM, not llama.cpp; install vllm (pip install 'localqwen[vllm]'); {cards}")
 
 
 def _candidate(model: ModelSpec, build: Build, hw: Hardware, verdict: str, fit: Fit, kv: str, note: str) -> Candidate:
@@ -191,8 +196,8 @@ def plan_model(model: ModelSpec, hw: Hardware, opts: PlanOptions = PlanOptions()
 
 def _rank_key(c: Candidate) -> tuple:
     order = VERDICT_ORDER[c.verdict]
-    if c.verdict == "fits":
-        return (order, -_tier(c.build), c.build.size_bytes)
+    if c.verdict == "fits":  # in a tier the fastest (the smaller build on one engine; vLLM's TP over layers)
+        return (order, -_tier(c.build), -(c.est_decode_tok_s or 0.0), c.build.size_bytes)
     if c.verdict == "partial":  # the fastest split between GPU and RAM (experts in RAM beat whole layers)
         return (order, -(c.est_decode_tok_s or 0.0), c.ram_share, -_tier(c.build))
     return (order, c.build.size_bytes)
