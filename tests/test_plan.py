@@ -145,3 +145,39 @@ def test_tensor_split_is_planned_only_when_asked(catalog) -> None:
     assert layer.placement.split_mode == "layer" and tensor.placement.split_mode == "tensor"
     assert [d.bytes for d in tensor.devices] == [d.bytes for d in layer.devices]
     assert tensor.est_decode_tok_s > layer.est_decode_tok_s
+
+
+def test_a_vision_build_counts_its_projector_beside_the_text_model(catalog) -> None:
+    """Qwen2.5-VL-7B on a 16 GB card: the text model and its projector (weights and compute
+    buffer) on the card, and room in the context for an image."""
+    from dataclasses import replace as with_
+
+    from localqwen.plan.rank import projector_bytes
+
+    model = catalog.find("Qwen2.5-VL-7B-Instruct")
+    build = model.build("Q4_K_M")
+    assert model.vision is not None and build.mmproj.startswith("mmproj-") and build.mmproj_bytes > 0
+    card = load_profile("rtx4080-16g")
+    seen = choose(plan_model(model, card))
+    text = choose(plan_model(with_(model, builds=(with_(build, mmproj="", mmproj_bytes=0),)), card))
+    assert seen.verdict == text.verdict == "fits" and not seen.text_only
+    assert "projector" in seen.note and "on GPU0" in seen.note and "images up to 4,096 tokens" in seen.note
+    # the projector took its room: a shorter context, or the card holds it on top
+    assert seen.n_ctx < text.n_ctx or seen.devices[0].bytes >= text.devices[0].bytes + projector_bytes(build)
+    assert seen.devices[0].bytes <= card.gpus[0].free_bytes and seen.n_ctx >= 4096 + 2048
+    assert model.vision.image_tokens(1920, 1080) == 69 * 39 + 2  # a screenshot: one token per 28x28 pixels
+
+
+def test_a_vision_build_with_no_room_for_its_projector_is_text_only_and_ranked_last(catalog, tmp_path: Path) -> None:
+    profile = tmp_path / "small.toml"
+    profile.write_text('name = "small"\nram_gb = 16\nram_available_gb = 4.5\ncpu_cores = 4\n')
+    candidates = plan_model(catalog.find("Qwen3-VL-2B-Instruct"), load_profile(str(profile)))
+    by_quant = {c.build.quant: c for c in candidates}
+    assert by_quant["Q8_0"].text_only and "text only: no room for the image projector" in by_quant["Q8_0"].note
+    assert not by_quant["Q4_K_M"].text_only and "projector 0.8 GiB on RAM" in by_quant["Q4_K_M"].note
+    assert choose(candidates) is by_quant["Q4_K_M"]  # seeing beats a better quant that cannot
+
+
+def test_the_first_pick_is_a_text_model_though_a_vision_model_fits_too(catalog) -> None:
+    _, pick = plan_all(catalog.models, load_profile("rtx4090"))
+    assert pick is not None and pick.model.vision is None

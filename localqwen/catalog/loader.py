@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from localqwen.catalog.types import FORMATS, ArchNumbers, Build, ModelSpec, SamplingPreset
+from localqwen.catalog.types import FORMATS, ArchNumbers, Build, ModelSpec, SamplingPreset, Vision
 from localqwen.catalog.errors import CatalogError, UnknownModelError
 from localqwen.paths import home, profiles_dir, write_text_atomic
 
@@ -63,6 +63,7 @@ def _model(table: dict, where: str) -> ModelSpec:
             thinking_mode=table.get("thinking_mode", "hybrid" if thinking else "never"),
             thinking_default=bool(table.get("thinking_default", thinking)),
             architecture=str(table.get("architecture", "")),
+            vision=_vision(table["vision"], f"{where}: vision") if "vision" in table else None,
         )
     except ValueError as exc:  # ModelSpec's own checks (a thinking_mode that contradicts `thinking`)
         raise CatalogError(f"{where}: {str(exc).removeprefix(model_id + ': ')}") from None
@@ -79,7 +80,19 @@ def _build(table: dict, where: str) -> Build:
         files=tuple(table.get("files", [])),
         size_bytes=int(_need(table, "size_bytes", int, where)),  # type: ignore[arg-type]
         expert_bytes=int(table.get("expert_bytes", 0)),
+        mmproj=str(table.get("mmproj", "")),
+        mmproj_bytes=int(table.get("mmproj_bytes", 0)),
     )
+
+
+def _vision(table: object, where: str) -> Vision:
+    if not isinstance(table, dict):
+        raise CatalogError(f"{where}: should be a table (patch = 14, merge = 2)")
+    unknown = set(table) - {"patch", "merge", "max_image_tokens"}
+    if unknown:
+        raise CatalogError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    return Vision(patch=int(_need(table, "patch", int, where)), merge=int(table.get("merge", 2)),  # type: ignore[arg-type]
+                  max_image_tokens=int(table.get("max_image_tokens", 4096)))
 
 
 def load_file(path: Path) -> list[ModelSpec]:

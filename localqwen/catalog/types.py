@@ -37,6 +37,29 @@ class ArchNumbers:
 
 
 @dataclass(frozen=True)
+class Vision:
+    """How a vision-language model sees: its images go through a vision encoder and
+    projector (the "mmproj" GGUF, loaded beside the text model by llama.cpp's mtmd) and
+    become tokens in the text model's context, one per `patch * merge` pixels square
+    (Qwen2.5-VL: 14 x 2 = 28; Qwen3-VL: 16 x 2 = 32), at most `max_image_tokens` an image
+    (llama.cpp's default for Qwen-VL projectors, clip.cpp `set_limit_image_tokens(8, 4096)`)."""
+
+    patch: int
+    merge: int = 2
+    max_image_tokens: int = 4096
+
+    def image_tokens(self, width: int, height: int) -> int:
+        """Tokens an image of width x height pixels costs, after llama.cpp's resize into
+        whole blocks and its cap (the +2: the start and end markers around it)."""
+        side = self.patch * self.merge
+        blocks = max(1, round(width / side)) * max(1, round(height / side))
+        while blocks > self.max_image_tokens:  # shrink evenly, as the resize keeps the aspect
+            width, height = width * 0.95, height * 0.95
+            blocks = max(1, round(width / side)) * max(1, round(height / side))
+        return blocks + 2
+
+
+@dataclass(frozen=True)
 class SamplingPreset:
     temperature: float
     top_p: float
@@ -55,6 +78,9 @@ class Build:
     expert_bytes: int = 0
     """Of `size_bytes`, the routed MoE experts' (0: not known; the plan estimates it). The
     tensors a GPU with too little memory leaves in RAM first."""
+    mmproj: str = ""
+    """A vision model's projector file in `repo` ("" for text models)."""
+    mmproj_bytes: int = 0
 
     @property
     def runtime(self) -> str:
@@ -90,6 +116,7 @@ class ModelSpec:
     thinking_mode: ThinkingMode = "hybrid"
     thinking_default: bool = True  # hybrid and template models: thinks when nothing switches it (Qwen3.5-0.8B: not)
     architecture: str = ""  # the GGUF's general.architecture (qwen3moe, qwen35, ...); "" not known
+    vision: Vision | None = None  # a vision-language model: how its images become tokens
 
     def __post_init__(self) -> None:
         if self.thinking_mode not in THINKING_MODES:

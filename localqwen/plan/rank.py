@@ -21,7 +21,7 @@ from localqwen.plan.fit import (
     Fit, fit_experts, fit_layer, fit_partial, fit_ram, fit_row, fit_single, fit_tensor, fit_vllm,
 )
 from localqwen.plan.speed import estimate_tok_s
-from localqwen.plan.types import CANNOT_RUN, VERDICT_ORDER, Candidate
+from localqwen.plan.types import CANNOT_RUN, VERDICT_ORDER, Candidate, DeviceUse
 from localqwen.units import gib
 
 QUALITY_TIERS = {
@@ -188,18 +188,62 @@ def plan_model(model: ModelSpec, hw: Hardware, opts: PlanOptions = PlanOptions()
     target = min(model.context, opts.ctx or model.context)
     hw = with_reserve(hw, opts.reserve_bytes)
     candidates = [
-        _vllm(model, b, hw, target) if b.runtime == "vllm" else _gguf(model, b, hw, target, opts)
+        _vllm(model, b, hw, target) if b.runtime == "vllm"
+        else _with_projector(model, b, hw, target, opts) if b.mmproj_bytes
+        else _gguf(model, b, hw, target, opts)
         for b in model.builds
     ]
     return sorted(candidates, key=_rank_key)
 
 
+def _with_projector(model: ModelSpec, build: Build, hw: Hardware, target: int, opts: PlanOptions) -> Candidate:
+    """A vision build: the text model planned with its projector set aside where the
+    model's first layers are (the card with the most room, else RAM), counted there; a
+    build that runs only without it is planned text-only and says so."""
+    projector = projector_bytes(build)
+    where = "RAM" if not hw.gpus or hw.gpu_offload is False else f"GPU{max(hw.gpus, key=lambda g: g.free_bytes).index}"
+    seen = _gguf(model, build, with_reserve(hw, projector), target, opts)
+    if seen.verdict in CANNOT_RUN:
+        alone = _gguf(model, build, hw, target, opts)
+        if alone.verdict in CANNOT_RUN:
+            return seen
+        return replace(alone, note=f"{alone.note}; text only: no room for the image projector ({gib(projector)})",
+                       text_only=True)
+    if where == "RAM" or not seen.devices:
+        seen = replace(seen, host_bytes=seen.host_bytes + projector)
+        where = "RAM"
+    else:
+        devices = tuple(replace(d, bytes=d.bytes + projector) if f"GPU{d.index}" == where else d for d in seen.devices)
+        if devices == seen.devices:  # the text model is not on that card: the projector is, alone
+            roomiest = max(hw.gpus, key=lambda g: g.free_bytes)
+            devices += (DeviceUse(f"GPU{roomiest.index} {roomiest.name}", projector, roomiest.total_bytes, roomiest.index),)
+        seen = replace(seen, devices=devices)
+    note = f"{seen.note}; projector {gib(projector)} on {where}"
+    if model.vision is not None:
+        budget = model.vision.max_image_tokens
+        note += f"; images up to {budget:,} tokens"
+        if (seen.n_ctx or 0) < budget + MIN_CTX // 2:
+            note += f" (a short context for them: {seen.n_ctx:,})"
+    return replace(seen, note=note)
+
+
+PROJECTOR_COMPUTE_SHARE = 1.0
+"""The projector's compute buffer, as a share of its file: not measured yet (the mtmd build
+is issue 16's first step); llama.cpp sizes it for its warmup image (46 x 46 merged patches)."""
+
+
+def projector_bytes(build: Build) -> int:
+    """What a vision build's projector takes beside the text model: its weights and its
+    compute buffer (an estimate, see PROJECTOR_COMPUTE_SHARE)."""
+    return int(build.mmproj_bytes * (1 + PROJECTOR_COMPUTE_SHARE))
+
+
 def _rank_key(c: Candidate) -> tuple:
     order = VERDICT_ORDER[c.verdict]
     if c.verdict == "fits":  # in a tier the fastest (the smaller build on one engine; vLLM's TP over layers)
-        return (order, -_tier(c.build), -(c.est_decode_tok_s or 0.0), c.build.size_bytes)
+        return (order, c.text_only, -_tier(c.build), -(c.est_decode_tok_s or 0.0), c.build.size_bytes)
     if c.verdict == "partial":  # the fastest split between GPU and RAM (experts in RAM beat whole layers)
-        return (order, -(c.est_decode_tok_s or 0.0), c.ram_share, -_tier(c.build))
+        return (order, c.text_only, -(c.est_decode_tok_s or 0.0), c.ram_share, -_tier(c.build))
     return (order, c.build.size_bytes)
 
 
@@ -218,6 +262,7 @@ def plan_all(models: Iterable[ModelSpec], hw: Hardware, opts: PlanOptions = Plan
     runnable = [c for c in best if c.verdict not in CANNOT_RUN]
     usable = [c for c in runnable if c.est_decode_tok_s is None or c.est_decode_tok_s >= USABLE_TOK_S]
     # Among models of about the same size, a general thinking model over a coder model.
-    pick = max(usable or runnable, key=lambda c: (-VERDICT_ORDER[c.verdict], round(c.model.params_b), c.model.thinking),
-               default=None)
+    # A text model before a vision model (its projector costs memory for images a first chat does not send).
+    pick = max(usable or runnable, key=lambda c: (-VERDICT_ORDER[c.verdict], c.model.vision is None,
+                                                   round(c.model.params_b), c.model.thinking), default=None)
     return best, pick

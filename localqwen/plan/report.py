@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from localqwen.hardware.types import Hardware
+from localqwen.plan.rank import projector_bytes
 from localqwen.plan.types import Candidate
 
 
@@ -47,6 +48,13 @@ def candidate_json(c: Candidate) -> dict[str, object]:
         },
         "est_decode_tok_s": c.est_decode_tok_s,
         "note": c.note,
+        "vision": None if not c.build.mmproj else {
+            "mmproj": c.build.mmproj,
+            "mmproj_bytes": c.build.mmproj_bytes,
+            "projector_bytes": 0 if c.text_only else projector_bytes(c.build),  # weights and compute, as planned
+            "max_image_tokens": c.model.vision.max_image_tokens if c.model.vision else None,
+            "text_only": c.text_only,
+        },
     }
 
 

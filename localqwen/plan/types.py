@@ -53,6 +53,8 @@ class Candidate:
     host_bytes: int = 0
     est_decode_tok_s: float | None = None
     note: str = ""
+    text_only: bool = False
+    """A vision build planned without room for its image projector: it chats, sees nothing."""
 
     @property
     def n_ctx(self) -> int | None:
