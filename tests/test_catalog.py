@@ -89,6 +89,11 @@ ARCH = "[model.arch]\n" + "".join(f"{k} = 8\n" for k in ("layers", "attention_la
         ("[[model]]\nid = 'x'\nname='X'\nfamily='q'\ncontext='long'\n[model.arch]\n", "'context' should be int"),
         (MINIMAL + "thinking_mode = 'sometimes'\n" + ARCH, "thinking_mode should be one of hybrid, template, always, never"),
         (MINIMAL + "thinking_mode = 'never'\n" + ARCH, "thinking = true contradicts thinking_mode 'never'"),
+        (MINIMAL + "vision = 'yes'\n" + ARCH, "model x: vision: should be a table (patch = 14, merge = 2)"),
+        (MINIMAL + "vision = { patch = 14, pixels = 28 }\n" + ARCH, "model x: vision: unknown key 'pixels'"),
+        (MINIMAL + "vision = { merge = 2 }\n" + ARCH, "model x: vision: 'patch' is missing"),
+        (MINIMAL + ARCH + "[[model.build]]\nquant = 'FP4'\nformat = 'fp4'\nrepo = 'a/b'\nsize_bytes = 1\n",
+         "format should be one of gguf, awq, fp8, bf16, not 'fp4'"),
     ],
 )
 def test_malformed_catalog_file_names_file_and_problem(tmp_path: Path, text: str, problem: str) -> None:

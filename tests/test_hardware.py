@@ -114,6 +114,7 @@ def test_missing_key_names_the_file_the_gpu_and_the_key(tmp_path: Path) -> None:
         (("memory_gb = 24", "memory_gb = 24\n    free_gb = 30"), "gpu 0: need memory_gb > 0 and 0 <= free_gb"),
         (("name = \"box\"", 'description = "no name"'), "'name' is missing"),
         (("memory_gb = 24", 'memory_gb = 24\n    compute_capability = "sm86"'), "'compute_capability' should look like"),
+        (("ram_gb = 32", 'ram_gb = 32\nrow_split = "yes"'), "'row_split' should be a boolean, not 'yes'"),
     ],
 )
 def test_wrong_values_name_the_key(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
