@@ -18,16 +18,16 @@ def gib_number(n: float) -> str:
 
 
 def gib(n: float) -> str:
-    return f"{n / GIB:.1f} GiB"
-
-
-def size(n: float) -> str:
-    """GiB from 1 GiB up, MiB below: '21.0 GiB', '43.4 MiB'."""
-    return gib(n) if n >= GIB else f"{n / MIB:,.1f} MiB"
+    return f"{gib_number(n)} GiB"
 
 
 def mib(n: float) -> str:
     return f"{n / MIB:,.1f} MiB"
+
+
+def size(n: float) -> str:
+    """GiB from 1 GiB up, MiB below: '21.0 GiB', '43.4 MiB'."""
+    return gib(n) if n >= GIB else mib(n)
 
 
 def rate(bytes_per_s: float) -> str:

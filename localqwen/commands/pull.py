@@ -7,16 +7,9 @@ import json
 from pathlib import Path
 
 from localqwen.commands.args import positive_int
-
-def _size(n: int) -> str:
-    from localqwen.units import size
-
-    return size(n)
-
+from localqwen.units import rate, size
 
 def _rate(speed: float | None) -> str:
-    from localqwen.units import rate
-
     return rate(speed) if speed else ""
 
 
@@ -80,10 +73,10 @@ def run_pull(args: argparse.Namespace) -> int:
         }, indent=2))
         return 0
     for f in result.files:
-        resumed = f" (resumed at {_size(f.resumed_from)})" if f.resumed_from else ""
+        resumed = f" (resumed at {size(f.resumed_from)})" if f.resumed_from else ""
         check = "verified" if f.verified else "not verified"
-        print(f"{f.action:8} {f.file}  {_size(f.size)}{resumed}  {check}")
-    print(f"{result.model}:{result.build} is on disk ({_size(result.size_bytes)}, {len(result.files)} file(s)):")
+        print(f"{f.action:8} {f.file}  {size(f.size)}{resumed}  {check}")
+    print(f"{result.model}:{result.build} is on disk ({size(result.size_bytes)}, {len(result.files)} file(s)):")
     print(result.path)
     return 0
 
@@ -111,7 +104,7 @@ def run_models(args: argparse.Namespace) -> int:
         if target.source == "import":
             print(f"forgot {target.label}; the file {target.path} is left where it is")
         else:
-            print(f"removed {target.label} from the Hugging Face cache ({_size(freed)} freed)")
+            print(f"removed {target.label} from the Hugging Face cache ({size(freed)} freed)")
         return 0
     builds = local_builds(catalog)
     if args.json:
@@ -131,7 +124,7 @@ def run_models(args: argparse.Namespace) -> int:
         state = "imported" if b.source == "import" else "yes" if b.verified else "no"
         if not b.complete:
             state += " (incomplete)" if b.source == "hub" else " (file gone)"
-        table.add_row(escape(b.model), escape(b.build), _size(b.size_bytes), state, escape(str(b.path)))
+        table.add_row(escape(b.model), escape(b.build), size(b.size_bytes), state, escape(str(b.path)))
     Console(width=max(Console().width, 160)).print(table)
     return 0
 
@@ -162,7 +155,7 @@ def run_import(args: argparse.Namespace) -> int:
 
     entry, replaced = import_gguf(Path(args.path), load_catalog(), name=args.name)
     verb = "updated" if replaced else "imported"
-    print(f"{verb} {entry.name}:{entry.build} ({entry.architecture}, {_size(entry.size_bytes)}): {entry.path}")
+    print(f"{verb} {entry.name}:{entry.build} ({entry.architecture}, {size(entry.size_bytes)}): {entry.path}")
     return 0
 
 
@@ -184,7 +177,7 @@ def run_search(args: argparse.Namespace) -> int:
         return 0
     print(f"GGUF repositories for {args.text!r}; best fit for {hw.name}, judged by file size:")
     for f in found:
-        quants = ", ".join(f"{b.quant} {_size(b.size_bytes)}" for b in f.builds)
+        quants = ", ".join(f"{b.quant} {size(b.size_bytes)}" for b in f.builds)
         fit = f"pull {f.repo}:{f.best.quant} ({f.where})" if f.best else "no build fits here"
         print(f"  {f.repo}  ({f.downloads:,} downloads)\n      {quants}\n      -> {fit}")
     return 0

@@ -52,10 +52,15 @@ def backends() -> tuple[Backend, ...]:
     return tuple(found)
 
 
+def row_split() -> bool:
+    """Can this llama.cpp split rows across cards (`--split-mode row`)?"""
+    return any(b.row_split for b in backends())
+
+
 def build_info() -> dict[str, object]:
     return {
         "llama_cpp_version": llama_cpp.__version__,
         "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
         "backends": [b.name for b in backends()],
-        "row_split": any(b.row_split for b in backends()),
+        "row_split": row_split(),
     }

@@ -97,10 +97,10 @@ def load_llama(path: str | Path, placement: Placement, *, seed: int = 0, verbose
 
 def _check_split(path: str | Path, split_mode: str) -> None:
     """A split this build cannot do, said before llama.cpp throws on it mid-load."""
-    from localqwen.engine.build import backends
+    from localqwen.engine.build import row_split
 
     fix = "choose split layer, which every GPU build can do"
-    if split_mode == "row" and not any(b.row_split for b in backends()):
+    if split_mode == "row" and not row_split():
         raise ModelLoadError(f"{path}: split mode row: this llama.cpp cannot split rows (no backend has split buffers)", fix=fix)
     if split_mode == "tensor" and not llama_cpp.llama_supports_gpu_offload():
         raise ModelLoadError(f"{path}: split mode tensor: this llama.cpp build has no GPU backend", fix=fix)

@@ -20,6 +20,7 @@ from typing import Protocol
 import llama_cpp
 import llama_cpp._internals as internals
 
+
 class ParamsHook(Protocol):
     """Something llama-cpp-python's `Llama` has no argument for, set on the model's
     parameters just before llama.cpp loads it (tensor overrides, a progress callback)."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from localqwen.catalog.types import Build, ModelSpec
-from localqwen.hardware.types import Hardware
+from localqwen.hardware.types import Gpu, Hardware
 from localqwen.plan.placement import Placement
 from localqwen.plan.fit import (
     Fit, fit_experts, fit_layer, fit_partial, fit_ram, fit_row, fit_single, fit_tensor, fit_vllm,
@@ -43,13 +43,20 @@ class PlanOptions:
     reserve_bytes: int = 0
 
 
+def reserve_gpu(hw: Hardware) -> Gpu | None:
+    """Where `with_reserve` sets memory aside: the card with the most room; None: RAM."""
+    if not hw.gpus or hw.gpu_offload is False:
+        return None
+    return max(hw.gpus, key=lambda g: g.free_bytes)
+
+
 def with_reserve(hw: Hardware, reserve: int) -> Hardware:
     """The machine as this model sees it once `reserve` bytes are set aside."""
     if reserve <= 0:
         return hw
-    if not hw.gpus or hw.gpu_offload is False:
+    roomiest = reserve_gpu(hw)
+    if roomiest is None:
         return replace(hw, ram_available_bytes=max(0, hw.ram_available_bytes - reserve))
-    roomiest = max(hw.gpus, key=lambda g: g.free_bytes)
     gpus = tuple(replace(g, free_bytes=max(0, g.free_bytes - reserve)) if g is roomiest else g for g in hw.gpus)
     return replace(hw, gpus=gpus)
 
@@ -201,7 +208,7 @@ def _with_projector(model: ModelSpec, build: Build, hw: Hardware, target: int, o
     model's first layers are (the card with the most room, else RAM), counted there; a
     build that runs only without it is planned text-only and says so."""
     projector = projector_bytes(build)
-    where = "RAM" if not hw.gpus or hw.gpu_offload is False else f"GPU{max(hw.gpus, key=lambda g: g.free_bytes).index}"
+    card = reserve_gpu(hw)
     seen = _gguf(model, build, with_reserve(hw, projector), target, opts)
     if seen.verdict in CANNOT_RUN:
         alone = _gguf(model, build, hw, target, opts)
@@ -209,15 +216,13 @@ def _with_projector(model: ModelSpec, build: Build, hw: Hardware, target: int, o
             return seen
         return replace(alone, note=f"{alone.note}; text only: no room for the image projector ({gib(projector)})",
                        text_only=True)
-    if where == "RAM" or not seen.devices:
-        seen = replace(seen, host_bytes=seen.host_bytes + projector)
-        where = "RAM"
+    if card is None or not seen.devices:
+        seen, where = replace(seen, host_bytes=seen.host_bytes + projector), "RAM"
     else:
-        devices = tuple(replace(d, bytes=d.bytes + projector) if f"GPU{d.index}" == where else d for d in seen.devices)
+        devices = tuple(replace(d, bytes=d.bytes + projector) if d.index == card.index else d for d in seen.devices)
         if devices == seen.devices:  # the text model is not on that card: the projector is, alone
-            roomiest = max(hw.gpus, key=lambda g: g.free_bytes)
-            devices += (DeviceUse(f"GPU{roomiest.index} {roomiest.name}", projector, roomiest.total_bytes, roomiest.index),)
-        seen = replace(seen, devices=devices)
+            devices += (DeviceUse(f"GPU{card.index} {card.name}", projector, card.total_bytes, card.index),)
+        seen, where = replace(seen, devices=devices), f"GPU{card.index}"
     note = f"{seen.note}; projector {gib(projector)} on {where}"
     if model.vision is not None:
         budget = model.vision.max_image_tokens

@@ -112,7 +112,7 @@ def recommend(table: PlanTable, measured: Measured = lambda key: None) -> Recomm
     hw = table.hardware
 
     def speed(row: PlanRow) -> float:
-        return measured(row.key) or row.candidate.est_decode_tok_s or 0.0
+        return _tok_s(row, measured) or 0.0
 
     usable = [r for r in table.rows if _usable(r, hw, measured)]
     on_disk = sorted((r for r in usable if r.path is not None), key=_size_first, reverse=True)
@@ -129,9 +129,14 @@ def recommend(table: PlanTable, measured: Measured = lambda key: None) -> Recomm
 def _usable(row: PlanRow, hw: Hardware, measured: Measured) -> bool:
     c = row.candidate
     runs = c.placement is not None and c.verdict in ("fits", "partial")
-    tok_s = measured(row.key) or c.est_decode_tok_s
+    tok_s = _tok_s(row, measured)
     quick = tok_s is None or tok_s >= USABLE_TOK_S
     return runs and quick and c.host_bytes <= USABLE_RAM_SHARE * hw.ram_available_bytes
+
+
+def _tok_s(row: PlanRow, measured: Measured) -> float | None:
+    """The speed measured here, else the estimate."""
+    return measured(row.key) or row.candidate.est_decode_tok_s
 
 
 def _size_first(row: PlanRow) -> tuple[bool, float, int]:
