@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from localqwen.catalog.errors import ModelFileError
+from localqwen.catalog.gguf_arch import VISION_ARCHITECTURES, projector_header, with_projector
 from localqwen.catalog.loader import Catalog, load_catalog
 from localqwen.catalog.resolve import looks_like_path
 from localqwen.catalog.types import Build, ModelSpec
@@ -35,8 +36,9 @@ DEFAULT_CACHE_REUSE = 256
 again, as llama.cpp's FIM preset does (`--cache-reuse 256`): the prefix window moves by a
 line whenever the cursor does (engine/fim.PREFIX_CAP)."""
 
-LoadGguf = Callable[[Path, Placement, int], Backend]
-"""Load a GGUF file with a placement; the int is `cache_reuse` (0: off)."""
+LoadGguf = Callable[[Path, Placement, int, "Path | None"], Backend]
+"""Load a GGUF file with a placement; the int is `cache_reuse` (0: off), the last path its
+vision projector (None: text only)."""
 Locate = Callable[[ModelSpec, Build], "Path | None"]
 """The file of a pulled catalog build, or None where it is not on disk."""
 
@@ -60,6 +62,9 @@ class LaunchOptions:
     logical CPUs)."""
     api_key: str | None = None
     """Bearer key for a backend URL."""
+    mmproj: str | None = None
+    """The chat model's vision projector (an mmproj GGUF); None: a pulled build's own, or
+    the one mmproj*.gguf beside a vision model's file."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class Side:
     placement: Placement | None = None
     """None for a backend URL or vLLM (the runtime places it)."""
     path: Path | None = None
+    mmproj: Path | None = None
+    """The vision projector loaded beside the model; None: it reads text only."""
 
 
 @dataclass(frozen=True)
@@ -93,16 +100,17 @@ class _Target:
     model: ModelSpec | None = None
     build: Build | None = None
     path: Path | None = None
+    mmproj: Path | None = None
 
 
 def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
 
-def llama_engine(path: Path, placement: Placement, cache_reuse: int = 0) -> Backend:
+def llama_engine(path: Path, placement: Placement, cache_reuse: int = 0, mmproj: Path | None = None) -> Backend:
     from localqwen.engine.llama import LlamaEngine
 
-    return LlamaEngine(path, placement, reuse_shifted_chunks=cache_reuse)
+    return LlamaEngine(path, placement, reuse_shifted_chunks=cache_reuse, mmproj=mmproj)
 
 
 def this_machine() -> Hardware:
@@ -130,10 +138,10 @@ def open_model(
     choice; GGUF builds must have been pulled, AWQ builds start vLLM), or a backend URL.
     """
     cat, hardware = _Catalog(catalog), _once(hardware)
-    chat = _resolve(what, cat, hardware, locate)
+    chat = _resolve(what, cat, hardware, locate, options.mmproj)
     fim: _Target | None = None
     if options.serving:
-        fim = _resolve(options.fim_model, cat, hardware, locate) if options.fim_model else chat
+        fim = replace(_resolve(options.fim_model, cat, hardware, locate, None), mmproj=None) if options.fim_model else chat
         if fim.kind != "gguf" and not options.fim_model:
             fim = None  # one remote or vLLM backend serves both: no second context to plan
     fim_ctx = min(options.fim_ctx, options.ctx)
@@ -153,7 +161,7 @@ def _second_context(chat: Side, ctx: int, load_gguf: LoadGguf, cache_reuse: int)
     could put other layers or experts in RAM, and load the weights a second time)."""
     assert chat.placement is not None and chat.path is not None
     placement, path = replace(chat.placement, n_ctx=min(ctx, chat.placement.n_ctx)), chat.path
-    return Side(chat.label, lambda: load_gguf(path, placement, cache_reuse), placement, path)
+    return Side(chat.label, lambda: load_gguf(path, placement, cache_reuse, None), placement, path)
 
 
 def _once(hardware: Callable[[], Hardware]) -> Callable[[], Hardware]:
@@ -180,21 +188,53 @@ class _Catalog:
         return self._catalog
 
 
-def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], locate: Locate | None) -> _Target:
+def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], locate: Locate | None,
+             mmproj: str | None) -> _Target:
     if is_url(text):
+        if mmproj is not None:
+            raise UserInputError("--mmproj goes with a .gguf model, not a backend URL (the server there loads its own)")
         return _Target("url", text)
+    if mmproj is not None and not Path(mmproj).expanduser().is_file():
+        raise UserInputError(f"--mmproj {mmproj}: no such file", fix="give the path of the model's mmproj GGUF")
     if looks_like_path(text) and not _pulled_repo(text, catalog):
         from localqwen.catalog.gguf_arch import spec_from_file
 
-        model = spec_from_file(Path(text).expanduser())  # a missing or broken file: one line
-        return _Target("gguf", text, model, model.builds[0], Path(model.source))
+        path = Path(text).expanduser()
+        projector = Path(mmproj).expanduser() if mmproj is not None else None
+        model = spec_from_file(path, projector)  # a missing or broken file: one line
+        if projector is None and model.architecture in VISION_ARCHITECTURES:
+            projector = _projector_beside(path)
+            model = spec_from_file(path, projector) if projector is not None else model
+        return _Target("gguf", text, model, model.builds[0], Path(model.source), projector)
     from localqwen.pull import pull_target
 
     model, build = pull_target(text, catalog.get(), hardware, offline=True)  # opening never downloads
     label = f"{model.id}:{build.quant}"
     if build.runtime == "vllm":
         return _Target("vllm", label, model, build)
-    return _Target("gguf", label, model, build, _pulled_file(model, build, catalog.get(), locate))
+    path = _pulled_file(model, build, catalog.get(), locate)
+    projector = Path(mmproj).expanduser() if mmproj is not None else _pulled_projector(build, path)
+    if mmproj is not None:  # the person's projector, counted by its own size
+        model = with_projector(model, projector_header(mmproj), build)
+        build = next(b for b in model.builds if b.quant == build.quant)
+    return _Target("gguf", label, model, build, path, projector)
+
+
+def _projector_beside(path: Path) -> Path | None:
+    """The one mmproj*.gguf in a vision model's folder (as the Hub's repos ship them); None
+    where there is none, or several to choose from (then --mmproj says which)."""
+    found = [p for p in path.parent.glob("*.gguf") if "mmproj" in p.name.lower()]
+    return found[0] if len(found) == 1 else None
+
+
+def _pulled_projector(build: Build, path: Path) -> Path | None:
+    """A pulled vision build's projector, from the cache (or beside an imported file)."""
+    from localqwen.pull.local import pulled_projector
+
+    if not build.mmproj:
+        return None
+    beside = path.parent / Path(build.mmproj).name
+    return pulled_projector(build) or (beside if beside.is_file() else None)
 
 
 def _pulled_repo(text: str, catalog: _Catalog) -> bool:
@@ -256,9 +296,9 @@ def _side(target: _Target, options: LaunchOptions, ctx: int, hardware: Callable[
     placement = candidate.placement
     if options.threads is not None:
         placement = replace(placement, n_threads=options.threads, n_threads_batch=options.threads)
-    path = target.path
+    path, mmproj = target.path, None if candidate.text_only else target.mmproj
     assert path is not None
-    return Side(target.text, lambda: load_gguf(path, placement, cache_reuse), placement, path)
+    return Side(target.text, lambda: load_gguf(path, placement, cache_reuse, mmproj), placement, path, mmproj)
 
 
 def _candidate(model: ModelSpec, build: Build, hw: Hardware, ctx: int, reserve: int) -> Candidate:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,24 @@ def tiny_qwen_vocab(models_dir: Path) -> Path:
     tokenising really cost. About 15 MB, written in a few seconds."""
     spec = TinySpec(arch="qwen3", vocab="qwen", n_embd=32, n_head=1, n_head_kv=1, n_ff=64)
     return write_tiny_gguf(models_dir / "tiny-qwen-vocab.gguf", spec)
+
+
+@dataclass(frozen=True)
+class TinyVision:
+    model: Path
+    mmproj: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_vl(models_dir: Path) -> TinyVision:
+    """A tiny Qwen2.5-VL: a qwen2vl text model and its projector, alone in their folder
+    (as a Hub repo ships them)."""
+    from localqwen.tinymodel.vision import write_tiny_projector
+
+    spec = TinySpec(arch="qwen2vl", thinking=False, name="tiny-qwen2.5-vl")
+    folder = models_dir / "tiny-vl"
+    return TinyVision(write_tiny_gguf(folder / "tiny-qwen2.5-vl.gguf", spec),
+                      write_tiny_projector(folder / "mmproj-tiny-qwen2.5-vl.gguf", spec))
 
 
 @pytest.fixture(scope="session")

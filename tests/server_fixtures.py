@@ -7,7 +7,7 @@ import time
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -32,11 +32,12 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(chat_model: Path, fim_model: Path, settings: ServerSettings = ServerSettings(port=0), n_ctx: int = 2048) -> Iterator[LiveServer]:
+def live_server(chat_model: Path, fim_model: Path, settings: ServerSettings = ServerSettings(port=0), n_ctx: int = 2048,
+                mmproj: Path | None = None, placement: Placement = Placement(n_threads=1)) -> Iterator[LiveServer]:
     chat_gate, fim_gate = Gate(), Gate()
     host = ModelHost(
         "localqwen-tiny",
-        lambda: HeldEngine(LlamaEngine(chat_model, Placement(n_ctx=n_ctx, n_threads=1)), chat_gate),
+        lambda: HeldEngine(LlamaEngine(chat_model, replace(placement, n_ctx=n_ctx), mmproj=mmproj), chat_gate),
         lambda: HeldEngine(LlamaEngine(fim_model, Placement(n_ctx=n_ctx, n_threads=1)), fim_gate),
     )
     host.load()

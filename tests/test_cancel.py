@@ -125,8 +125,9 @@ async def test_esc_in_the_tui_stops_its_own_answer_not_a_server_clients(tiny_qwe
 
     engines: list[HeldChat] = []
 
-    def held_engine(path: Path, placement: Placement, cache_reuse: int = 0) -> HeldChat:
-        engines.append(HeldChat(LlamaEngine(path, replace(placement, n_threads=2), reuse_shifted_chunks=cache_reuse)))
+    def held_engine(path: Path, placement: Placement, cache_reuse: int = 0, mmproj: Path | None = None) -> HeldChat:
+        engines.append(HeldChat(LlamaEngine(path, replace(placement, n_threads=2), reuse_shifted_chunks=cache_reuse,
+                                            mmproj=mmproj)))
         return engines[-1]
 
     services = replace(pinned_services(doctor=None), open_engine=held_engine)

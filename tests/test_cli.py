@@ -27,6 +27,24 @@ def test_chat_plain_answers_on_stdout(tiny_qwen3: Path) -> None:
     assert len(result.stdout.strip()) > 10
 
 
+def test_chat_plain_image_attaches_a_picture_to_the_next_message(tiny_vl, tiny_qwen3: Path, tmp_path: Path) -> None:
+    from tests.pictures import png
+
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(png(64, 48))
+    stdin = f"/image {picture}\nwhat is it?\n/image {tmp_path / 'none.png'}\n/image {tmp_path}\n/image\n"
+    result = localqwen("chat", str(tiny_vl.model), "--plain", "--max-tokens", "4", stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("[attached cat.png: PNG 64x48, ") and lines[0].endswith("goes with your next message]")
+    assert lines[1].strip()  # the answer, the picture read with it
+    assert lines[2:] == [f"[not attached: {tmp_path / 'none.png'}: no such file]",
+                         f"[not attached: {tmp_path}: a folder, not an image file]",
+                         "[usage: /image PATH, then your message]"]
+    blind = localqwen("chat", str(tiny_qwen3), "--plain", "--max-tokens", "4", stdin=f"/image {picture}\n")
+    assert blind.stdout.startswith("[not attached: tiny-qwen3 reads no images (open a vision model")
+
+
 def test_chat_plain_shows_thinking_between_tags_when_piped(tiny_opens_think: Path) -> None:
     result = localqwen("chat", str(tiny_opens_think), "--plain", "--max-tokens", "16", stdin="hello\n")
     assert result.returncode == 0, result.stderr

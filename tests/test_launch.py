@@ -60,7 +60,7 @@ def test_serving_keeps_room_for_the_completion_context() -> None:
 def test_the_completion_side_loads_with_cache_reuse(tiny_qwen3: Path, tiny_qwen2: Path) -> None:
     loads: list[tuple[Path, int]] = []
 
-    def load(path: Path, placement, cache_reuse: int):
+    def load(path: Path, placement, cache_reuse: int, mmproj: Path | None):
         loads.append((path, cache_reuse))
         return LlamaEngine(path, replace(placement, n_threads=1), reuse_shifted_chunks=cache_reuse)
 

@@ -226,7 +226,7 @@ def test_with_a_separate_completion_model_names_route_to_the_model_they_name(tin
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": [
             {"type": "text", "text": "what is this?"},
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}, 400,
-         "messages[0].content[1] is a 'image_url' part: this model reads text parts only"),
+         "was loaded without a vision projector, so it cannot read images"),
         ("/nowhere", {}, 404, "no such route"),
     ],
 )
@@ -251,7 +251,9 @@ def test_a_developer_message_is_a_system_message_and_text_parts_are_joined(serve
 
 
 def test_body_over_the_limit_is_413(http: httpx.Client) -> None:
-    response = http.post("/infill", content=b"x" * (9 * 1024 * 1024), headers={"content-type": "application/json"})
+    from localqwen.server.settings import MAX_BODY_BYTES
+
+    response = http.post("/infill", content=b"x" * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
     assert response.status_code == 413 and "over" in response.json()["error"]["message"]
     assert http.get("/health").status_code == 200
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input, Select, Static
 
 from localqwen.hardware import load_profile
 from localqwen.tui.app import LocalQwenApp, make_app
@@ -512,7 +512,7 @@ async def test_build_detail_starts_at_context_shows_its_keys_and_says_why_it_can
 
 async def test_a_gguf_on_disk_opens_from_the_palette_and_a_bad_path_is_said_there(tiny_qwen3: Path, tmp_path: Path) -> None:
     """The TUI had no way to open a file a person already has (only `localqwen import`)."""
-    from localqwen.tui.screens.open_file import OpenFileScreen
+    from localqwen.tui.screens.open_file import PathScreen
 
     notes = tmp_path / "notes.gguf"
     notes.write_text("not a model")
@@ -520,12 +520,12 @@ async def test_a_gguf_on_disk_opens_from_the_palette_and_a_bad_path_is_said_ther
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await palette_run(pilot, "Open a GGUF file")
-        await wait_for(pilot, lambda: isinstance(app.screen, OpenFileScreen), "the path input")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen), "the path input")
         for wrong, said in ((tmp_path / "missing.gguf", "no such file"), (notes, "not a GGUF file")):
             app.screen.query_one("#open-path", Input).value = str(wrong)
             await pilot.press("enter")
             await pilot.pause()
-            assert isinstance(app.screen, OpenFileScreen) and said in screen_text(app)
+            assert isinstance(app.screen, PathScreen) and said in screen_text(app)
         app.screen.query_one("#open-path", Input).value = str(tiny_qwen3)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.loaded is not None, "the file to load")
@@ -542,3 +542,52 @@ async def test_typing_disk_in_models_lists_what_is_on_disk(tiny_qwen3: Path, tmp
         await pilot.pause()
         table = app.screen.query_one(DataTable)
         assert table.row_count == 1 and "Qwen3-0.6B" in screen_text(app)
+
+
+async def test_an_image_attached_by_path_goes_with_the_next_message_and_is_saved_by_name(tiny_vl, tiny_qwen3: Path,
+                                                                                        tmp_path: Path) -> None:
+    from localqwen.tui.screens.open_file import PathScreen
+    from tests.pictures import png
+
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(png(64, 48))
+    app = make_app(TuiSettings(model=tiny_vl.model, data_dir=tmp_path, cursor_blink=False, max_tokens=6),
+                   pinned_services())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        screen = chat(app)
+        assert app.loaded.engine.info.vision
+        await wait_for(pilot, lambda: "^o Image" in screen_text(app), "the key, shown for a model that sees")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen), "the path input")
+        for wrong, said in ((tmp_path / "dog.png", "no such file"), (tmp_path, "a folder, not an image")):
+            app.screen.query_one("#open-path", Input).value = str(wrong)
+            await pilot.press("enter")
+            problem = app.screen.query_one("#open-problem", Static)
+            await wait_for(pilot, lambda: said in str(problem.render()), "the problem said in the path input")
+            assert isinstance(app.screen, PathScreen)
+        app.screen.query_one("#open-path", Input).value = str(picture)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen and screen.attached, "the image attached")
+        assert "[image cat.png · PNG 64x48 ·" in screen_text(app) and "goes with your next message" in screen_text(app)
+        await pilot.press(*"what is it", "enter")
+        await wait_for(pilot, lambda: not screen.generating and screen.conversation.turns[-1].role == "assistant",
+                       "the answer")
+        sent = screen.conversation.turns[-2]
+        assert [image.name for image in sent.images] == ["cat.png"] and not screen.attached
+        used = screen.used
+        assert used is not None and used > 14  # the prompt holds the picture's 14 tokens
+        await wait_for(pilot, lambda: "[image cat.png]" in screen_text(app), "the picture named in the turn")
+        [saved] = app.history.conversations(app.loaded.engine.info.name)
+        assert [image.name for image in saved.turns[0].images] == ["cat.png"] and not saved.turns[0].images[0].data
+
+
+async def test_a_model_that_reads_no_images_offers_no_attach(tiny_qwen3: Path, tmp_path: Path) -> None:
+    app = make_app(TuiSettings(model=tiny_qwen3, data_dir=tmp_path, cursor_blink=False), pinned_services())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        await wait_for(pilot, lambda: "^r History" in screen_text(app), "the chat's keys")
+        assert "Image" not in screen_text(app)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert app.screen is chat(app)  # nothing opened: the key is off for this model

@@ -54,10 +54,10 @@ def on_disk(files: dict[tuple[str, str], Path]) -> Callable[[ModelSpec, Build], 
     return locate
 
 
-def two_threads(path: Path, placement: Placement, cache_reuse: int = 0):
+def two_threads(path: Path, placement: Placement, cache_reuse: int = 0, mmproj: Path | None = None):
     from localqwen.engine.llama import LlamaEngine
 
-    return LlamaEngine(path, replace(placement, n_threads=2), reuse_shifted_chunks=cache_reuse)
+    return LlamaEngine(path, replace(placement, n_threads=2), reuse_shifted_chunks=cache_reuse, mmproj=mmproj)
 
 
 def pinned_services(

@@ -8,10 +8,11 @@ or by a per-layer `head_count_kv` array with zeros for recurrent layers.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from localqwen.catalog.gguf_header import GgufHeader, read_gguf_header
-from localqwen.catalog.types import ArchNumbers, Build, ModelSpec
+from localqwen.catalog.types import ArchNumbers, Build, ModelSpec, Vision
 from localqwen.catalog.errors import ModelFileError
 
 FILE_TYPES = {0: "F32", 1: "F16", 7: "Q8_0", 15: "Q4_K_M", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
@@ -78,9 +79,38 @@ def spec_from_header(header: GgufHeader, *, repo: str = "", files: tuple[str, ..
     )
 
 
-def spec_from_file(path: str | Path) -> ModelSpec:
-    """A GGUF on disk, checked and read as a one-build model spec."""
-    return spec_from_header(read_gguf_header(path))
+def spec_from_file(path: str | Path, projector: str | Path | None = None) -> ModelSpec:
+    """A GGUF on disk, checked and read as a one-build model spec; with `projector`, a
+    vision model whose mmproj file the plan counts beside it."""
+    model = spec_from_header(read_gguf_header(path))
+    return model if projector is None else with_projector(model, projector_header(projector))
+
+
+VISION_ARCHITECTURES = frozenset({"qwen2vl", "qwen3vl", "qwen3vlmoe"})
+"""Text models llama.cpp pairs with an image projector (Qwen2-VL/2.5-VL, Qwen3-VL)."""
+
+
+def projector_header(path: str | Path) -> GgufHeader:
+    """A vision projector's header (an mmproj GGUF: architecture clip, with a vision encoder)."""
+    header = read_gguf_header(path)
+    if header.architecture != "clip" or header.metadata.get("clip.has_vision_encoder") is not True:
+        raise ModelFileError(f"{header.path}: not a vision projector (an mmproj GGUF has architecture clip "
+                             f"and a vision encoder; this one has {header.architecture})")
+    return header
+
+
+def vision_of(projector: GgufHeader) -> Vision:
+    """How a projector's model sees: its patch and merge sizes say what an image costs in tokens."""
+    meta = projector.metadata
+    return Vision(patch=_int(meta, "clip.vision.patch_size"), merge=_int(meta, "clip.vision.spatial_merge_size", 2))
+
+
+def with_projector(model: ModelSpec, projector: GgufHeader, build: Build | None = None) -> ModelSpec:
+    """`model` with a vision projector beside `build` (its only build where None)."""
+    build = build or model.builds[0]
+    given = replace(build, mmproj=projector.path, mmproj_bytes=projector.file_size)
+    return replace(model, vision=model.vision or vision_of(projector),
+                   builds=tuple(given if b is build else b for b in model.builds))
 
 
 def _active_share(header: GgufHeader, arch: ArchNumbers) -> float:

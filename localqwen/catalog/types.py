@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,15 +50,30 @@ class Vision:
     merge: int = 2
     max_image_tokens: int = 4096
 
-    def image_tokens(self, width: int, height: int) -> int:
-        """Tokens an image of width x height pixels costs, after llama.cpp's resize into
-        whole blocks and its cap (the +2: the start and end markers around it)."""
+    def image_tokens(self, width: int, height: int, max_tokens: int | None = None) -> int:
+        """Tokens an image of width x height pixels costs: llama.cpp resizes it, keeping its
+        shape, to whole blocks of `patch * merge` pixels, at least MIN_IMAGE_TOKENS and at
+        most `max_tokens` of them (None: `max_image_tokens`), as mtmd-image.cpp's
+        calc_size_preserved_ratio does; the +2: the start and end markers around it."""
         side = self.patch * self.merge
-        blocks = max(1, round(width / side)) * max(1, round(height / side))
-        while blocks > self.max_image_tokens:  # shrink evenly, as the resize keeps the aspect
-            width, height = width * 0.95, height * 0.95
-            blocks = max(1, round(width / side)) * max(1, round(height / side))
-        return blocks + 2
+        least, most = MIN_IMAGE_TOKENS * side * side, (max_tokens or self.max_image_tokens) * side * side
+        w, h = max(side, _round_half_up(width / side) * side), max(side, _round_half_up(height / side) * side)
+        if w * h > most:
+            beta = math.sqrt(width * height / most)
+            w, h = max(side, math.floor(width / beta / side) * side), max(side, math.floor(height / beta / side) * side)
+        elif w * h < least:
+            beta = math.sqrt(least / (width * height))
+            w, h = math.ceil(width * beta / side) * side, math.ceil(height * beta / side) * side
+        return (w // side) * (h // side) + 2
+
+
+MIN_IMAGE_TOKENS = 8
+"""llama.cpp's least for a Qwen-VL image (clip.cpp `set_limit_image_tokens(8, 4096)`): a small
+picture is scaled up to it."""
+
+
+def _round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)  # C's std::round on positive numbers (Python's round() rounds half to even)
 
 
 @dataclass(frozen=True)

@@ -37,3 +37,12 @@ def add_threads_flag(parser: argparse.ArgumentParser) -> None:
         help="CPU threads for llama.cpp, generation and prompts alike "
              "(default: one per physical core to generate, every logical CPU for prompts)",
     )
+
+
+def add_mmproj_flag(parser: argparse.ArgumentParser) -> None:
+    """`--mmproj PATH`, the same on every command that loads a model."""
+    parser.add_argument(
+        "--mmproj", metavar="PATH",
+        help="a vision model's image projector (mmproj GGUF); default: a pulled build's own, "
+             "or the one mmproj*.gguf beside a vision model's file",
+    )

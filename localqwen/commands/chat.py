@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from localqwen.commands.args import add_threads_flag, context_length, positive_int
+from localqwen.commands.args import add_mmproj_flag, add_threads_flag, context_length, positive_int
 from localqwen.errors import UserInputError
 
 
@@ -22,7 +22,7 @@ def open_engine(args: argparse.Namespace):
         raise UserInputError("give either a model file or --backend URL")
     from localqwen.launch import LaunchOptions, open_model, this_machine
 
-    options = LaunchOptions(ctx=args.ctx, api_key=args.backend_api_key, threads=args.threads)
+    options = LaunchOptions(ctx=args.ctx, api_key=args.backend_api_key, threads=args.threads, mmproj=args.mmproj)
     return open_model(args.backend or args.model, options, this_machine).chat.load()
 
 
@@ -54,4 +54,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tokens", type=positive_int, default=1024, help="longest reply in tokens (default 1024)")
     parser.add_argument("--system", help="system message")
     add_threads_flag(parser)
+    add_mmproj_flag(parser)
     parser.set_defaults(func=run)

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from localqwen.commands.args import add_threads_flag, context_length, non_negative_int, positive_int
+from localqwen.commands.args import add_mmproj_flag, add_threads_flag, context_length, non_negative_int, positive_int
 from localqwen.errors import UserInputError
 from localqwen.launch import DEFAULT_CACHE_REUSE, DEFAULT_FIM_CTX
 
@@ -36,12 +36,15 @@ def _host(args: argparse.Namespace):
     if bool(args.model) == bool(args.backend):
         raise UserInputError("give either a model file or --backend URL")
     options = LaunchOptions(ctx=args.ctx, serving=True, fim_model=args.fim_model, fim_ctx=args.fim_ctx,
-                            cache_reuse=args.cache_reuse, api_key=args.backend_api_key, threads=args.threads)
+                            cache_reuse=args.cache_reuse, api_key=args.backend_api_key, threads=args.threads,
+                            mmproj=args.mmproj)
     opening = open_model(args.backend or args.model, options, this_machine)
     fim = opening.fim
     what = opening.chat.label if fim is None else f"{opening.chat.label} (chat) and {fim.label} (FIM)"
     if opening.chat.placement is not None:
         what += f", {threads_text(opening.chat.placement)}"
+    if opening.chat.mmproj is not None:
+        what += f", reads images through {opening.chat.mmproj.name}"
     return ModelHost(opening.name, opening.chat.load, fim.load if fim else None), what
 
 
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     host, what = _host(args)
     settings = ServerSettings(
-        host=args.host, port=args.port, socket_path=args.socket, api_key=_api_key(args), log_prompts=args.log_prompts
+        host=args.host, port=args.port, socket_path=args.socket, api_key=_api_key(args), log_prompts=args.log_prompts,
+        allow_image_urls=args.allow_image_urls,
     )
     sock = open_socket(settings)  # fails fast (port in use, no key off loopback) before loading
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -88,5 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "the text before them changed (approximate, like llama.cpp's --cache-reuse; "
                              f"default {DEFAULT_CACHE_REUSE}, as its FIM preset; 0: off)")
     parser.add_argument("--log-prompts", action="store_true", help="log prompt text (off by default)")
+    parser.add_argument("--allow-image-urls", action="store_true",
+                        help="fetch http(s) image URLs that requests name (off: images come as data: URLs only)")
     add_threads_flag(parser)
+    add_mmproj_flag(parser)
     parser.set_defaults(func=run)

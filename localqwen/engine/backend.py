@@ -13,7 +13,7 @@ from typing import Protocol
 
 from localqwen.engine.sampling import Presets
 from localqwen.engine.stream import Stream
-from localqwen.engine.types import ChatMessage, ExtraChunk, ModelInfo, Sampling
+from localqwen.engine.types import ChatMessage, ExtraChunk, Image, ModelInfo, Sampling
 
 
 class Backend(Protocol):
@@ -38,7 +38,8 @@ class Backend(Protocol):
         tools: Sequence[Mapping] = (),
     ) -> Stream:
         """`tools`: OpenAI function tools offered to the model; its calls come back as
-        text in the template's own form (engine/tool_calls.py reads them)."""
+        text in the template's own form (engine/tool_calls.py reads them). A message's
+        `images` are read where the model can see (`info.vision`), refused where not."""
         ...
 
     def fim(
@@ -61,7 +62,10 @@ class Backend(Protocol):
         max_tokens: int | None = None,
         sampling: Sampling | None = None,
         stop: Sequence[str] = (),
-    ) -> Stream: ...
+        images: Sequence[Image] = (),
+    ) -> Stream:
+        """A raw prompt; each MEDIA_MARKER in it is where the next of `images` goes."""
+        ...
 
     def close(self) -> None:
         """Stop its streams and free it; it is not used afterwards."""

@@ -49,3 +49,15 @@ class ChildError(LocalQwenError):
 
 class VllmMissingError(UserInputError):
     title = "vLLM needed"
+
+
+class ImageError(UserInputError):
+    """An image a person sent that cannot be read or is too large."""
+
+    title = "Bad image"
+
+
+class ImagesUnsupportedError(UserInputError):
+    """Images sent to a model loaded without a vision projector."""
+
+    title = "No vision"

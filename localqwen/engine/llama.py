@@ -27,8 +27,11 @@ from localqwen.engine.thinking import ThinkSplitter
 from localqwen.engine.tensor_overrides import CpuOverrides, expert_patterns
 from localqwen.engine import load_progress
 from localqwen.engine.weights import ParamsHook, open_llama, release
-from localqwen.engine.types import GREEDY, ChatMessage, Delta, ExtraChunk, ModelInfo, Sampling
-from localqwen.engine.errors import FimUnsupportedError, ModelLoadError, PromptTooLongError
+from localqwen.engine.types import GREEDY, MEDIA_MARKER, ChatMessage, Delta, ExtraChunk, Image, ModelInfo, Sampling
+from localqwen.engine.errors import (
+    FimUnsupportedError, ImageError, ImagesUnsupportedError, ModelLoadError, PromptTooLongError,
+)
+from localqwen.engine.vision import ImageSpan, Projector
 from localqwen.hardware.cpu import cpu_counts
 from localqwen.plan.placement import Placement
 
@@ -118,10 +121,12 @@ class LlamaEngine:
         seed: int = 0,
         verbose: bool = False,
         reuse_shifted_chunks: int = 0,
+        mmproj: str | Path | None = None,
     ) -> None:
         """`reuse_shifted_chunks=N` (N > 0) moves cached chunks of N+ tokens instead of
         re-evaluating them when text was deleted mid-prompt (see kv_reuse.py).
-        `presets=None`: the presets of the catalog model this file is, else Qwen's."""
+        `presets=None`: the presets of the catalog model this file is, else Qwen's.
+        `mmproj`: the model's vision projector, loaded beside it (where the placement says)."""
         header = read_gguf_header(path)
         self.placement = placement
         self.reuse_shifted_chunks = reuse_shifted_chunks
@@ -132,12 +137,24 @@ class LlamaEngine:
         self._active: Stream | None = None
         self._fill: Stream | None = None  # a cut-short prompt filling the cache in the background
         self._closed = False
+        self._images: list[ImageSpan] = []  # the images in the KV cache, in order
+        self._projector: Projector | None = None
         self._weights = weights_key(header.path, placement)
         try:
             self._llm = load_llama(header.path, placement, seed=seed, verbose=verbose)
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{header.path}: llama.cpp could not load this GGUF ({exc})") from exc
         self._vocab = self._llm._model  # the model: token attributes, training context
+        if mmproj is not None:
+            try:
+                self._projector = Projector(
+                    mmproj, self._vocab.model, use_gpu=placement.projector_on_gpu,
+                    n_threads=llama_cpp.llama_n_threads_batch(self._llm.ctx), image_max_tokens=placement.image_max_tokens,
+                )
+            except BaseException:
+                self._llm.close()
+                release(self._weights)
+                raise
         self._tokens = Vocabulary(self._vocab.vocab)
         self._step = OneToken()
         metadata = dict(self._llm.metadata)
@@ -155,6 +172,7 @@ class LlamaEngine:
             n_threads_batch=llama_cpp.llama_n_threads_batch(self._llm.ctx),
             thinking_mode=model.thinking_mode if model else thinking_mode_of(metadata.get("tokenizer.chat_template")),
             thinking_default=model.thinking_default if model else True,
+            vision=self._projector is not None,
         )
         self._threads_all = self._threads_now = (self.info.n_threads, self.info.n_threads_batch)
 
@@ -192,7 +210,12 @@ class LlamaEngine:
         if not template:
             raise ModelLoadError(f"{self.info.path}: the GGUF has no chat template")
         prompt = render_chat(template, messages, enable_thinking=thinking, tools=tools)
-        tokens = self.tokenize(prompt, special=True)
+        images = [image for message in messages for image in message.images]
+        for i, message in enumerate(messages):
+            if images and message.content.count(MEDIA_MARKER) != len(message.images):
+                raise ImageError(f"messages[{i}] has {len(message.images)} images but its text marks "
+                                 f"{message.content.count(MEDIA_MARKER)} places for images ({MEDIA_MARKER})")
+        tokens, spans = self._read_prompt(prompt, images)
         splitter = ThinkSplitter(in_think=opens_thinking(prompt))
         return self.generate(
             tokens,
@@ -200,6 +223,7 @@ class LlamaEngine:
             max_tokens=max_tokens,
             stop=stop,
             splitter=splitter,
+            images=spans,
         )
 
     def fim(
@@ -248,14 +272,32 @@ class LlamaEngine:
         max_tokens: int | None = None,
         sampling: Sampling | None = None,
         stop: Sequence[str] = (),
+        images: Sequence[Image] = (),
     ) -> Stream:
-        """A raw prompt; special tokens written in it (`<|fim_prefix|>` …) are parsed as such."""
+        """A raw prompt; special tokens written in it (`<|fim_prefix|>` …) are parsed as such,
+        and each MEDIA_MARKER is where the next of `images` goes."""
+        tokens, spans = self._read_prompt(prompt, images)
         return self.generate(
-            self.tokenize(prompt, special=True),
+            tokens,
             sampling=sampling or self.presets.non_thinking,
             max_tokens=max_tokens,
             stop=stop,
+            images=spans,
         )
+
+    def _read_prompt(self, prompt: str, images: Sequence[Image]) -> tuple[list[int], list[ImageSpan]]:
+        """The prompt's tokens; with images, each a run of ids where its marker is (vision.py)."""
+        if not images:
+            return self.tokenize(prompt, special=True), []
+        if self._projector is None:
+            raise ImagesUnsupportedError(
+                f"{self.info.name} was loaded without a vision projector, so it cannot read images",
+                fix="load a vision model with its mmproj file (localqwen pulls it with the model; or --mmproj PATH)",
+            )
+        if prompt.count(MEDIA_MARKER) != len(images):
+            raise ImageError(f"the prompt marks {prompt.count(MEDIA_MARKER)} places for images ({MEDIA_MARKER}) "
+                             f"but {len(images)} came with it")
+        return self._projector.tokenize(prompt, images)
 
     def generate(
         self,
@@ -265,8 +307,10 @@ class LlamaEngine:
         max_tokens: int | None = None,
         stop: Sequence[str] = (),
         splitter: ThinkSplitter | None = None,
+        images: Sequence[ImageSpan] = (),
     ) -> Stream:
-        """The core: prefill (reusing the cached prefix), then sample until a stop."""
+        """The core: prefill (reusing the cached prefix), then sample until a stop.
+        `images`: where `tokens` holds images (vision.py), encoded in the prefill."""
         n_ctx = self.info.n_ctx
         if not tokens:
             raise PromptTooLongError("the prompt is empty")
@@ -288,7 +332,7 @@ class LlamaEngine:
                     return
                 self._active = stream
                 try:
-                    yield from self._run(stream, tokens, sampling, limit, stop, splitter)
+                    yield from self._run(stream, tokens, images, sampling, limit, stop, splitter)
                 finally:
                     self._active = None
 
@@ -329,6 +373,8 @@ class LlamaEngine:
             if not self._closed:
                 self._closed = True
                 self._step.close()
+                if self._projector is not None:
+                    self._projector.close()
                 self._llm.close()
                 release(self._weights)
         finally:
@@ -363,14 +409,15 @@ class LlamaEngine:
             llama_cpp.llama_set_n_threads(self._llm.ctx, *wanted)
             self._threads_now = wanted
 
-    def _prefill(self, tokens: list[int], stream: Stream) -> int | str:
+    def _prefill(self, tokens: list[int], images: Sequence[ImageSpan], stream: Stream) -> int | str:
         """Evaluate the prompt, reusing the longest cached prefix; return how many were reused.
 
         Returns "cancelled" or "prompt_timeout" when stopped early; the batches already
         evaluated stay in the cache.
 
         Always evaluates at least the last prompt token, so the logits sampled next are
-        fresh whatever the previous request left behind.
+        fresh whatever the previous request left behind. An image is reused whole or
+        encoded again whole.
         """
         llm = self._llm
         cache = llm.input_ids[: llm.n_tokens].tolist()
@@ -380,17 +427,20 @@ class LlamaEngine:
                 break
             cached += 1
         cached = min(cached, len(tokens) - 1)
+        cached = next((span.start for span in [*self._images, *images] if span.start < cached < span.end), cached)
         limit = stream.prompt_time_limit_s
         deadline = None if limit is None else time.perf_counter() + limit
-        plan = plan_shift(cache, tokens, cached, self.reuse_shifted_chunks)
+        plan = None if images or self._images else plan_shift(cache, tokens, cached, self.reuse_shifted_chunks)
         if plan is not None and self._apply_shift(plan):
             cached = plan.reused
-        elif cached < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, cached, -1):
+        elif cached < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, self._position(cached), -1):
             cached = 0  # recurrent layers cannot drop a tail: start over
             llm.reset()
         llm.n_tokens = cached
+        self._images = [span for span in self._images if span.end <= cached]
         stream.stats.cached_n = stream.stats.read_n = cached  # reported even when the prompt is cut short below
         start = cached
+        pending = [span for span in images if span.start >= cached]
         while start < len(tokens):
             stoppable = start < stream.cut_before and (deadline is not None or stream is self._fill)
             stopped = "cancelled" if stream.cancelled.is_set() else None
@@ -399,12 +449,39 @@ class LlamaEngine:
             if stopped:
                 stream.stats.left_n = len(tokens) - start
                 return stopped
-            end = (min(start + min(llm.n_batch, STOPPABLE_SLICE), stream.cut_before) if stoppable
-                   else start + min(llm.n_batch, PROGRESS_SLICE))
             self._share_threads()
-            llm.eval(tokens[start:end])
-            start = stream.stats.read_n = min(end, len(tokens))
+            if pending and pending[0].start == start:
+                end = self._read_image(pending.pop(0), tokens)
+            else:
+                end = (min(start + min(llm.n_batch, STOPPABLE_SLICE), stream.cut_before) if stoppable
+                       else start + min(llm.n_batch, PROGRESS_SLICE))
+                end = min(end, len(tokens), pending[0].start if pending else len(tokens))
+                self._read_text(tokens[start:end])
+            start = stream.stats.read_n = end
         return cached
+
+    def _position(self, index: int) -> int:
+        """The position of the cache's `index`-th entry: an image moves it by its own
+        measure (M-RoPE: its grid's longer side), not by its count of embeddings."""
+        return index - sum(span.n_tokens - span.n_pos for span in self._images if span.end <= index)
+
+    def _read_text(self, tokens: list[int]) -> None:
+        """Evaluate text tokens after what the cache holds; logits for the last."""
+        llm = self._llm
+        llm._batch.set_batch(batch=tokens, n_past=self._position(llm.n_tokens), logits_all=False)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[llm.n_tokens : llm.n_tokens + len(tokens)] = tokens
+        llm.n_tokens += len(tokens)
+
+    def _read_image(self, span: ImageSpan, tokens: list[int]) -> int:
+        """Encode an image into the cache after what it holds; return where the prompt goes on."""
+        llm, projector = self._llm, self._projector
+        assert projector is not None and span.start == llm.n_tokens
+        projector.evaluate(span, llm.ctx, self._position(span.start), llm.n_batch)
+        llm.input_ids[span.start : span.end] = tokens[span.start : span.end]
+        llm.n_tokens = span.end
+        self._images.append(span)
+        return span.end
 
     def _apply_shift(self, plan: ShiftPlan) -> bool:
         """Drop the deleted span and move the chunk after it into its place."""
@@ -422,6 +499,7 @@ class LlamaEngine:
         self,
         stream: Stream,
         tokens: list[int],
+        images: Sequence[ImageSpan],
         sampling: Sampling,
         limit: int,
         stop: Sequence[str],
@@ -429,7 +507,7 @@ class LlamaEngine:
     ) -> Iterator[Delta]:
         stats = stream.stats
         started = time.perf_counter()
-        cached = self._prefill(tokens, stream)
+        cached = self._prefill(tokens, images, stream)
         stats.prompt_ms = (time.perf_counter() - started) * 1000
         if isinstance(cached, str):
             stats.stop_reason = cached  # type: ignore[assignment]
@@ -448,6 +526,7 @@ class LlamaEngine:
         splitter = splitter or ThinkSplitter(in_think=False, enabled=False)
         started = time.perf_counter()
         reason = "length"
+        behind = llm.n_tokens - self._position(llm.n_tokens)  # what images put between cache entries and positions
         # The last token sampled is never decoded: the cache holds what the next prompt
         # can share (prompt and answer but the last token), and `input_ids` says so.
         try:
@@ -473,7 +552,7 @@ class LlamaEngine:
                         reason = "cancelled"
                         break
                     self._share_threads()
-                    step.decode(ctx, token, llm.n_tokens)
+                    step.decode(ctx, token, llm.n_tokens - behind)
                     llm.input_ids[llm.n_tokens] = token
                     llm.n_tokens += 1
         finally:

@@ -9,6 +9,7 @@ the HTTP stream is the cancel: servers that watch for disconnects stop generatin
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -20,8 +21,9 @@ from localqwen.engine.fim import FIM_TEXTS
 from localqwen.engine.sampling import QWEN_PRESETS, Presets
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
-from localqwen.engine.types import ChatMessage, Delta, ExtraChunk, FimTokens, ModelInfo, Sampling
-from localqwen.engine.errors import BackendError
+from localqwen.engine.images import check_image
+from localqwen.engine.types import MEDIA_MARKER, ChatMessage, Delta, ExtraChunk, FimTokens, Image, ModelInfo, Sampling
+from localqwen.engine.errors import BackendError, ImagesUnsupportedError
 
 UNKNOWN_CTX = 32768  # when the server does not say (vLLM and localqwen report max_model_len)
 TEXT_FIM = FimTokens(prefix=-1, suffix=-1, middle=-1, source="vocab")  # markers sent as text
@@ -42,7 +44,8 @@ class OpenAIBackend:
         entry = self._model_entry(model)
         n_ctx = int(entry.get("max_model_len") or UNKNOWN_CTX)
         self.info = ModelInfo(path=self.base_url, name=entry["id"], architecture="remote", n_ctx=n_ctx,
-                              n_ctx_train=n_ctx, n_vocab=0, chat_template=None, fim=TEXT_FIM, tool_form="json")
+                              n_ctx_train=n_ctx, n_vocab=0, chat_template=None, fim=TEXT_FIM, tool_form="json",
+                              vision="multimodal" in (entry.get("capabilities") or ()))
 
     def _model_entry(self, wanted: str | None) -> dict:
         try:
@@ -100,7 +103,9 @@ class OpenAIBackend:
         return self.complete(prompt, max_tokens=max_tokens, sampling=sampling or self.presets.fim, stop=stop)
 
     def complete(self, prompt: str, *, max_tokens: int | None = None, sampling: Sampling | None = None,
-                 stop: Sequence[str] = ()) -> Stream:
+                 stop: Sequence[str] = (), images: Sequence[Image] = ()) -> Stream:
+        if images:
+            raise ImagesUnsupportedError("images go with a chat message to a remote server; /v1/completions takes text only")
         body: dict[str, object] = {"prompt": prompt, **self._sampling(sampling or self.presets.non_thinking),
                                    "stop": list(stop) or None, "max_tokens": max_tokens if max_tokens is not None else 256}
         return self._stream("/completions", body, chat=False)
@@ -187,14 +192,26 @@ class OpenAIBackend:
 
 
 def _message(m: ChatMessage) -> dict[str, object]:
-    """A message as OpenAI's API carries it: an assistant turn's calls, a tool turn's call id."""
-    out: dict[str, object] = {"role": m.role, "content": m.content}
+    """A message as OpenAI's API carries it: an assistant turn's calls, a tool turn's call
+    id, images as data: URLs among the text (the server there decides if it reads them)."""
+    out: dict[str, object] = {"role": m.role, "content": _content(m) if m.images else m.content}
     if m.tool_calls:
         out["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
                              for c in m.tool_calls]
     if m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
     return out
+
+
+def _content(m: ChatMessage) -> list[dict[str, object]]:
+    texts = m.content.split(MEDIA_MARKER)
+    parts: list[dict[str, object]] = [{"type": "text", "text": texts[0]}] if texts[0] else []
+    for image, text in zip(m.images, texts[1:]):
+        kind = check_image(image.data, image.name).format.lower()
+        url = f"data:image/{kind};base64,{base64.b64encode(image.data).decode()}"
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+        parts.extend([{"type": "text", "text": text}] if text else [])
+    return parts
 
 
 def _gather_call(calls: dict[int, dict[str, str]], piece: object) -> None:

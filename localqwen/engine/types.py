@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,6 +19,19 @@ class ToolCall:
     id: str = ""
 
 
+MEDIA_MARKER = "<__media__>"
+"""Where an image sits in a message's content (llama.cpp mtmd's marker): one per image."""
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image file sent with a message, as its bytes (PNG, JPEG, GIF or BMP)."""
+
+    data: bytes = field(repr=False)
+    name: str = "image"
+    """How an error names it: a path, `messages[0].content[1]`."""
+
+
 @dataclass(frozen=True)
 class ChatMessage:
     role: Role
@@ -26,6 +40,16 @@ class ChatMessage:
     """An assistant turn's calls, rendered back through the template with their results."""
     tool_call_id: str | None = None
     """A tool turn: the call it answers."""
+    images: tuple[Image, ...] = ()
+    """The images `content` shows, in order, each where a MEDIA_MARKER is."""
+
+
+def message_with_images(role: Role, parts: Sequence[str | Image]) -> ChatMessage:
+    """One message from text and images in the order a person gave them. The marker is
+    taken out of the text, so typing it cannot make an image of nothing."""
+    images = tuple(part for part in parts if isinstance(part, Image))
+    content = "".join(MEDIA_MARKER if isinstance(part, Image) else part.replace(MEDIA_MARKER, "") for part in parts)
+    return ChatMessage(role, content, images=images)
 
 
 
@@ -112,6 +136,8 @@ class ModelInfo:
     tool_form: str | None = None
     """How the answer writes tool calls ("json" or "xml") where the template cannot tell: a
     remote server's calls come back rewritten in Qwen's JSON form. None: read the template."""
+    vision: bool = False
+    """It reads images sent with a message (a projector is loaded, or the remote server can)."""
 
     @property
     def supports_fim(self) -> bool:

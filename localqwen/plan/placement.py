@@ -46,6 +46,11 @@ class Placement:
     n_threads: int | None = None
     n_threads_batch: int | None = None
     n_cpu_moe: int = 0
+    image_max_tokens: int = 0
+    """A vision model: the most tokens one image may become (llama.cpp scales a larger
+    picture down to it); 0: the projector's own limit."""
+    projector_on_gpu: bool = True
+    """A vision model: its projector runs where the first layers are; False: in RAM, on the CPU."""
 
     def __post_init__(self) -> None:
         if self.split_mode not in SPLIT_MODES:
@@ -64,6 +69,8 @@ class Placement:
                 raise ValueError(f"{name} {getattr(self, name)} must be at least 1")
         if self.n_cpu_moe < 0:
             raise ValueError(f"n_cpu_moe {self.n_cpu_moe} must not be negative")
+        if self.image_max_tokens < 0:
+            raise ValueError(f"image_max_tokens {self.image_max_tokens} must not be negative")
         if self.n_ubatch < 1:
             raise ValueError(f"n_ubatch {self.n_ubatch} must be at least 1")
         if any(share < 0 for share in self.tensor_split):

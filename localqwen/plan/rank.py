@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from localqwen.catalog.types import Build, ModelSpec
+from localqwen.catalog.types import MIN_IMAGE_TOKENS, Build, ModelSpec, Vision
 from localqwen.hardware.types import Gpu, Hardware
 from localqwen.plan.placement import Placement
 from localqwen.plan.fit import (
@@ -224,12 +224,22 @@ def _with_projector(model: ModelSpec, build: Build, hw: Hardware, target: int, o
             devices += (DeviceUse(f"GPU{card.index} {card.name}", projector, card.total_bytes, card.index),)
         seen, where = replace(seen, devices=devices), f"GPU{card.index}"
     note = f"{seen.note}; projector {gib(projector)} on {where}"
-    if model.vision is not None:
-        budget = model.vision.max_image_tokens
-        note += f"; images up to {budget:,} tokens"
-        if (seen.n_ctx or 0) < budget + MIN_CTX // 2:
-            note += f" (a short context for them: {seen.n_ctx:,})"
+    if model.vision is not None and seen.placement is not None:
+        budget = image_budget(model.vision, seen.placement.n_ctx)
+        screenshot = model.vision.image_tokens(*SCREENSHOT, budget)
+        note += f"; images up to {budget:,} tokens (a {SCREENSHOT[0]}x{SCREENSHOT[1]} screenshot: {screenshot:,})"
+        seen = replace(seen, placement=replace(seen.placement, image_max_tokens=budget, projector_on_gpu=where != "RAM"))
     return replace(seen, note=note)
+
+
+SCREENSHOT = (1920, 1080)
+
+
+def image_budget(vision: Vision, n_ctx: int) -> int:
+    """The most tokens one image may take (llama.cpp scales a larger one down): the
+    model's own cap, or half the context where that is less, so a picture always leaves
+    the conversation room."""
+    return max(MIN_IMAGE_TOKENS, min(vision.max_image_tokens, n_ctx // 2))
 
 
 PROJECTOR_COMPUTE_SHARE = 1.0

@@ -52,7 +52,8 @@ def candidate_json(c: Candidate) -> dict[str, object]:
             "mmproj": c.build.mmproj,
             "mmproj_bytes": c.build.mmproj_bytes,
             "projector_bytes": 0 if c.text_only else projector_bytes(c.build),  # weights and compute, as planned
-            "max_image_tokens": c.model.vision.max_image_tokens if c.model.vision else None,
+            "max_image_tokens": None if c.text_only or p is None else p.image_max_tokens,  # one image, at most
+            "projector_on_gpu": None if c.text_only or p is None else p.projector_on_gpu,
             "text_only": c.text_only,
         },
     }

@@ -77,13 +77,14 @@ def list_repo(repo: str, settings: HubSettings, revision: str = "main") -> RepoL
 
 
 def build_files(build: Build, listing: RepoListing | None = None) -> list[str]:
-    """The build's files in order; a split GGUF named by any part becomes all its parts; none listed = whole repo."""
+    """The build's files in order; a split GGUF named by any part becomes all its parts; none listed = whole repo.
+    A vision build's projector comes last: pulled, verified and counted with the model."""
     if not build.files:
         if listing is None:
             return []
         return sorted(listing.files)
     names: list[str] = []
-    for name in build.files:
+    for name in (*build.files, *([build.mmproj] if build.mmproj else [])):
         match = SPLIT_PART.match(name)
         parts = [name]
         if match:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from localqwen.catalog.loader import Catalog, UnknownModelError, match_file
+from localqwen.catalog.types import Build
 from localqwen.pull import cache as hf_cache
 from localqwen.pull.errors import StoreError
 from localqwen.pull.run import offline_files
@@ -59,6 +60,13 @@ def local_builds(catalog: Catalog, cache: Path | None = None) -> list[LocalBuild
         found.append(LocalBuild(entry.name, entry.build, "import", "", path, (path,), entry.size_bytes,
                                 False, path.is_file()))
     return found
+
+
+def pulled_projector(build: Build, cache: Path | None = None) -> Path | None:
+    """A pulled vision build's projector (its mmproj file) in the cache; None where it is not there."""
+    if not build.mmproj:
+        return None
+    return hf_cache.find_cached(cache or hf_cache.cache_dir(), build.repo, build.mmproj)
 
 
 @dataclass(frozen=True)

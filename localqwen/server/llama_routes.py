@@ -8,6 +8,7 @@ rendered itself (special tokens written in the text are parsed as tokens).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -16,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from localqwen.engine.stream import Stream
-from localqwen.engine.types import ExtraChunk, Sampling
-from localqwen.server import parse
+from localqwen.engine.types import MEDIA_MARKER, ExtraChunk, Image, Sampling
+from localqwen.server import images, parse
 from localqwen.server.bridge import deltas, sse
 from localqwen.server.errors import ApiError
 from localqwen.server.guard import EditorGuard
@@ -162,18 +163,47 @@ async def infill(request: Request) -> Response:
 async def completion(request: Request) -> Response:
     host = request.app.state.host
     body = parse.parse_json(await request.body())
-    engine = host.fim
+    prompt, pictures = await asyncio.to_thread(_prompt_and_images, body)
+    engine = host.chat if pictures else host.fim  # the model with the projector reads images
     params = parse_gen(body, engine.info.n_ctx, 0.8)
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str):
-        raise ApiError(400, "'prompt' is required and must be a string")
     group = host.newest_completion()
 
     def start(i: int) -> Stream:
         max_tokens = None if params.n_predict < 0 else params.n_predict
-        return group.track(engine.complete(prompt, max_tokens=max_tokens, sampling=_reseeded(params.sampling, i), stop=params.stop))
+        return group.track(engine.complete(prompt, max_tokens=max_tokens, sampling=_reseeded(params.sampling, i),
+                                           stop=params.stop, images=pictures))
 
     return await _respond(request, params, start, engine.info.name)
+
+
+IMAGE_TAG = re.compile(r"\[img-(\d+)\]")
+
+
+def _prompt_and_images(body: dict) -> tuple[str, list[Image]]:
+    """The prompt and its images: llama-server's `{"prompt_string", "multimodal_data": [base64]}`
+    with a MEDIA_MARKER for each, or its older `image_data: [{"data", "id"}]` with `[img-ID]`
+    in the prompt text."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, dict):
+        text, media = prompt.get("prompt_string"), prompt.get("multimodal_data", [])
+        if not isinstance(text, str) or not isinstance(media, list):
+            raise ApiError(400, "a 'prompt' object needs 'prompt_string' (a string) and 'multimodal_data' (a list)")
+        return text, [images.image_from_base64(item, f"prompt.multimodal_data[{i}]") for i, item in enumerate(media)]
+    if not isinstance(prompt, str):
+        raise ApiError(400, "'prompt' is required and must be a string (or llama-server's multimodal prompt object)")
+    given = body.get("image_data")
+    if given is None:
+        return prompt, []
+    if not isinstance(given, list) or not all(isinstance(item, dict) for item in given):
+        raise ApiError(400, "'image_data' must be a list of {\"data\": base64, \"id\": N} objects")
+    by_id = {item.get("id"): (i, item.get("data")) for i, item in enumerate(given)}
+    pictures: list[Image] = []
+    for tag in IMAGE_TAG.finditer(prompt):
+        if int(tag[1]) not in by_id:
+            raise ApiError(400, f"the prompt names {tag[0]} but 'image_data' has no image with id {tag[1]}")
+        i, data = by_id[int(tag[1])]
+        pictures.append(images.image_from_base64(data, f"image_data[{i}]"))
+    return IMAGE_TAG.sub(lambda _: MEDIA_MARKER, prompt.replace(MEDIA_MARKER, "")), pictures
 
 
 def _reseeded(sampling: Sampling, i: int) -> Sampling:

@@ -20,8 +20,8 @@ from localqwen import __version__
 from localqwen.engine.backend import Backend
 from localqwen.engine.chat_template import resolve_thinking
 from localqwen.engine.tool_calls import ToolCallSplitter, tool_form
-from localqwen.engine.types import ChatMessage, GenerationStats, Sampling
-from localqwen.server import parse, tools
+from localqwen.engine.types import ChatMessage, GenerationStats, Image, ModelInfo, Sampling, message_with_images
+from localqwen.server import images, parse, tools
 from localqwen.server.bridge import deltas, sse
 from localqwen.server.errors import ApiError
 from localqwen.server.results import OPENAI_FINISH
@@ -74,10 +74,17 @@ def _wants_usage(body: dict) -> bool:
 
 async def models(request: Request) -> Response:
     host = request.app.state.host
+    separate = host.fim.info.path != host.chat.info.path
     names = dict.fromkeys([host.name, host.chat.info.name, host.fim.info.name, ALIAS])
-    data = [{"id": n, "object": "model", "created": 0, "owned_by": "localqwen", "max_model_len": host.chat.info.n_ctx}
+    data = [{"id": n, "object": "model", "created": 0, "owned_by": "localqwen", "max_model_len": host.chat.info.n_ctx,
+             "capabilities": _capabilities(host.fim.info if separate and n == host.fim.info.name else host.chat.info)}
             for n in names]
     return JSONResponse({"object": "list", "data": data})
+
+
+def _capabilities(info: ModelInfo) -> list[str]:
+    """As llama-server lists them: clients look for "multimodal" before they send an image."""
+    return ["completion", "multimodal"] if info.vision else ["completion"]
 
 
 async def completions(request: Request) -> Response:
@@ -127,7 +134,9 @@ async def completions(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-def _messages(body: dict) -> list[ChatMessage]:
+def _messages(body: dict, allow_image_urls: bool) -> list[ChatMessage]:
+    """The conversation; images are decoded (and, where allowed, fetched) here, so this
+    runs off the event loop."""
     raw = parse.objects(body, "messages")
     if not raw:
         raise ApiError(400, "'messages' must be a non-empty list")
@@ -138,14 +147,10 @@ def _messages(body: dict) -> list[ChatMessage]:
         if role not in ROLES:
             raise ApiError(400, f"messages[{i}].role must be one of {', '.join(ROLES)} (or developer)")
         content = message.get("content")
-        if isinstance(content, list):  # content parts: text only; an image is refused, never dropped unseen
-            if not all(isinstance(p, dict) for p in content):
-                raise ApiError(400, f"messages[{i}].content parts must be objects")
-            for j, part in enumerate(content):
-                if part.get("type") != "text" or not isinstance(part.get("text"), str):
-                    raise ApiError(400, f"messages[{i}].content[{j}] is a {part.get('type')!r} part: "
-                                        "this model reads text parts only")
-            content = "".join(part["text"] for part in content)
+        images: tuple[Image, ...] = ()
+        if isinstance(content, list):
+            with_images = _parts(content, i, role, allow_image_urls)
+            content, images = with_images.content, with_images.images
         if content is None and role == "assistant":
             content = ""
         if not isinstance(content, str):
@@ -154,9 +159,28 @@ def _messages(body: dict) -> list[ChatMessage]:
         answers = message.get("tool_call_id") if role == "tool" else None
         if answers is not None and not isinstance(answers, str):
             raise ApiError(400, f"messages[{i}].tool_call_id must be a string")
-        out.append(ChatMessage(role, content, calls, answers))
+        out.append(ChatMessage(role, content, calls, answers, images))
     tools.check_results([m.role for m in out], [m.tool_calls for m in out], [m.tool_call_id for m in out])
     return out
+
+
+def _parts(content: list, i: int, role: str, allow_image_urls: bool) -> ChatMessage:
+    """Content parts: text, and images in a user message; any other part is refused, never dropped unseen."""
+    parts: list[str | Image] = []
+    for j, part in enumerate(content):
+        where = f"messages[{i}].content[{j}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if not isinstance(part, dict):
+            raise ApiError(400, f"messages[{i}].content parts must be objects")
+        if kind == "text" and isinstance(part.get("text"), str):
+            parts.append(part["text"])
+        elif kind == "image_url" and role == "user":
+            parts.append(images.image_part(part, where, allow_image_urls))
+        elif kind == "image_url":
+            raise ApiError(400, f"{where}: images go in user messages, not in a {role} message")
+        else:
+            raise ApiError(400, f"{where} is a {kind!r} part: text and image_url parts are read")
+    return message_with_images("user", parts)
 
 
 def _one_choice_no_logprobs(body: dict) -> None:
@@ -203,7 +227,7 @@ async def chat_completions(request: Request) -> Response:
     body = parse.parse_json(await request.body())
     engine, model = _route(request, body, "chat")
     _one_choice_no_logprobs(body)
-    messages = _messages(body)
+    messages = await asyncio.to_thread(_messages, body, request.app.state.settings.allow_image_urls)
     thinking = _thinking(body)
     limit = engine.info.n_ctx
     field = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"

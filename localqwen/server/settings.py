@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from localqwen.errors import UserInputError
 
 DEFAULT_PORT = 8012  # llama.vim's and llama.vscode's default
-MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""Room for two images at their 20 MiB limit as base64 (4/3 of it): a larger image is then
+answered by name (engine/images.py), not by the body's size."""
 BODY_TIMEOUT_S = 30.0
 """A request body must arrive whole within this long: a client that stalls mid-body is
 answered 408 and its connection closed, instead of holding it open for ever."""
@@ -34,6 +36,9 @@ class ServerSettings:
     socket_path: str | None = None
     api_key: str | None = None
     log_prompts: bool = False
+    allow_image_urls: bool = False
+    """Fetch http(s) image URLs a request names (off: only data: URLs, so a request cannot
+    make the server reach other addresses)."""
     max_body_bytes: int = MAX_BODY_BYTES
     body_timeout_s: float = BODY_TIMEOUT_S
     header_timeout_s: float = HEADER_TIMEOUT_S

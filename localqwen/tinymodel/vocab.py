@@ -27,6 +27,8 @@ CONTROL_TOKENS = (
     "<|file_sep|>",
 )
 USER_DEFINED_TOKENS = ("<think>", "</think>")
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>")
+"""Qwen-VL's image markers: llama.cpp's mtmd wraps an image's embeddings in the first two."""
 FIM_TOKENS = frozenset(t for t in CONTROL_TOKENS if t.startswith(("<|fim_", "<|repo_name", "<|file_sep")))
 
 CORPUS = """
@@ -124,8 +126,9 @@ class Vocab:
 
 
 @lru_cache(maxsize=4)
-def build_vocab(n_merges: int = 200, *, fim_tokens: bool = True) -> Vocab:
-    """`fim_tokens=False` leaves out the FIM markers: a chat-only model."""
+def build_vocab(n_merges: int = 200, *, fim_tokens: bool = True, vision_tokens: bool = False) -> Vocab:
+    """`fim_tokens=False` leaves out the FIM markers: a chat-only model. `vision_tokens`
+    adds Qwen-VL's image markers, last, so the other models' ids and weights stay as they were."""
     merges = _learn_merges(CORPUS, n_merges)
     tokens = list(byte_alphabet())
     seen = set(tokens)
@@ -142,4 +145,7 @@ def build_vocab(n_merges: int = 200, *, fim_tokens: bool = True) -> Vocab:
     for text in USER_DEFINED_TOKENS:
         tokens.append(text)
         types.append(int(gguf.TokenType.USER_DEFINED))
+    for text in VISION_TOKENS if vision_tokens else ():
+        tokens.append(text)
+        types.append(int(gguf.TokenType.CONTROL))
     return Vocab(tuple(tokens), tuple(types), tuple(f"{a} {b}" for a, b in merges))

@@ -18,7 +18,8 @@ from localqwen.tinymodel.qwen_vocab import build_qwen_vocab
 from localqwen.tinymodel.template import QWEN3_CHAT_TEMPLATE, QWEN25_CHAT_TEMPLATE, QWEN36_CHAT_TEMPLATE
 from localqwen.tinymodel.vocab import Vocab, build_vocab
 
-Arch = Literal["qwen2", "qwen3", "qwen3moe"]
+Arch = Literal["qwen2", "qwen2vl", "qwen3", "qwen3moe"]
+"""qwen2vl: the text half of Qwen2.5-VL (qwen2 with M-RoPE); its projector is vision.py's."""
 VocabKind = Literal["tiny", "qwen"]
 # With a Qwen-sized vocabulary the two vocab x n_embd matrices are most of the file:
 # they are stored as Q8_0 (as a real Qwen GGUF stores its output matrix), the rest F32.
@@ -66,7 +67,7 @@ def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     if spec.vocab == "qwen":
         vocab = build_qwen_vocab(fim_tokens=spec.fim_tokens)
     else:
-        vocab = build_vocab(fim_tokens=spec.fim_tokens)
+        vocab = build_vocab(fim_tokens=spec.fim_tokens, vision_tokens=spec.arch == "qwen2vl")
     rng = np.random.default_rng(spec.seed)
 
     writer = gguf.GGUFWriter(str(path), spec.arch)
@@ -79,7 +80,10 @@ def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     writer.add_head_count_kv(spec.n_head_kv)
     writer.add_layer_norm_rms_eps(1e-6)
     writer.add_rope_freq_base(1_000_000.0)
-    if spec.arch != "qwen2":
+    if spec.arch == "qwen2vl":  # M-RoPE: the rotary pairs split over time, height, width (and a spare)
+        quarter = spec.head_dim // 8
+        writer.add_rope_dimension_sections([quarter, quarter * 3 // 2, spec.head_dim // 2 - quarter * 5 // 2, 0])
+    if spec.arch not in ("qwen2", "qwen2vl"):
         writer.add_key_length(spec.head_dim)
         writer.add_value_length(spec.head_dim)
     if spec.arch == "qwen3moe":
@@ -157,7 +161,7 @@ def _tensors(spec: TinySpec, vocab: Vocab, rng: np.random.Generator):
         yield name(T.ATTN_Q), rand(q_dim, d)
         yield name(T.ATTN_K), rand(kv_dim, d)
         yield name(T.ATTN_V), rand(kv_dim, d)
-        if spec.arch == "qwen2":
+        if spec.arch in ("qwen2", "qwen2vl"):
             yield name(T.ATTN_Q, "bias"), rand(q_dim, scale=0.02)
             yield name(T.ATTN_K, "bias"), rand(kv_dim, scale=0.02)
             yield name(T.ATTN_V, "bias"), rand(kv_dim, scale=0.02)

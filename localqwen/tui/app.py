@@ -257,13 +257,13 @@ class LocalQwenApp(App[int]):
 
     def ask_for_file(self) -> None:
         """The palette's "Open a GGUF file": a path in, then the same opening as `ui --model`."""
-        from localqwen.tui.screens.open_file import OpenFileScreen
+        from localqwen.tui.screens.open_file import open_file_screen
 
         def opened(path: Path | None) -> None:
             if path is not None:
                 self.open_model(str(path), self.settings.ctx, path.stem)
 
-        self.push_screen(OpenFileScreen(), opened)
+        self.push_screen(open_file_screen(), opened)
 
     def open_model(self, what: str, ctx: int, label: str) -> None:
         """Open a .gguf path or a catalog NAME:BUILD through `launch`, in a worker."""

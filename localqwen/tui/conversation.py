@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from localqwen.engine.chat_template import SOFT_SWITCH
 from localqwen.engine.stream import Stream
-from localqwen.engine.types import ChatMessage, GenerationStats
+from localqwen.engine.types import ChatMessage, GenerationStats, message_with_images
 from localqwen.tui.history import Turn
 
 FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.DOTALL | re.MULTILINE)
@@ -24,7 +24,9 @@ FLUSH_SECONDS = 1 / 30  # how often streamed text reaches the screen at most
 
 
 def messages_for(turns: Sequence[Turn]) -> list[ChatMessage]:
-    return [ChatMessage(t.role, t.content) for t in turns]
+    """The conversation for the engine; a restored turn's images (names only) are not sent."""
+    return [message_with_images(t.role, [*(image for image in t.images if image.data), t.content]) if t.images
+            else ChatMessage(t.role, t.content) for t in turns]
 
 
 def thinking_for(text: str, toggle: bool) -> bool | None:

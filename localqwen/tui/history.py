@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from localqwen.engine.types import Image
 from localqwen.errors import LocalQwenError
 from localqwen.paths import write_text_atomic
 
@@ -30,6 +31,9 @@ class Turn:
     role: Role
     content: str
     reasoning: str = ""
+    images: tuple[Image, ...] = ()
+    """What a person attached to the message. Saved by name only: a restored conversation
+    shows which pictures it had, and the model no longer sees them."""
 
 
 @dataclass
@@ -57,6 +61,13 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
 
 
+def _saved(conversation: Conversation) -> dict[str, object]:
+    """What a conversation's file holds: each image by its name, not its bytes."""
+    turns = [{"role": t.role, "content": t.content, "reasoning": t.reasoning,
+              **({"images": [image.name for image in t.images]} if t.images else {})} for t in conversation.turns]
+    return {"model": conversation.model, "id": conversation.id, "created": conversation.created, "turns": turns}
+
+
 class HistoryStore:
     def __init__(self, root: Path) -> None:
         self.root = root / "chats"
@@ -66,7 +77,7 @@ class HistoryStore:
 
     def save(self, conversation: Conversation) -> Path:
         path = self.folder(conversation.model) / f"{conversation.id}.json"
-        write_text_atomic(path, json.dumps(asdict(conversation), ensure_ascii=False, indent=1))
+        write_text_atomic(path, json.dumps(_saved(conversation), ensure_ascii=False, indent=1))
         return path
 
     def conversations(self, model: str) -> list[Conversation]:
@@ -87,7 +98,8 @@ class HistoryStore:
     def _read(path: Path) -> Conversation:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            turns = [Turn(t["role"], t["content"], t.get("reasoning", "")) for t in data["turns"]]
+            turns = [Turn(t["role"], t["content"], t.get("reasoning", ""),
+                          tuple(Image(b"", str(name)) for name in t.get("images", ()))) for t in data["turns"]]
             if any(t.role not in ("user", "assistant") for t in turns):
                 raise ValueError("a turn's role is neither user nor assistant")
             return Conversation(data["model"], data["id"], data["created"], turns)

@@ -61,7 +61,7 @@ class Services:
     """A one-build model spec from a GGUF file's header."""
     locate: Callable[[ModelSpec, Build], Path | None]
     """The file of a catalog build on this disk, or None where it is not downloaded."""
-    open_engine: Callable[[Path, Placement, int], Backend]
+    open_engine: Callable[[Path, Placement, int, "Path | None"], Backend]
     """Load a GGUF with a placement (the int: `cache_reuse`); `launch` decides what to pass."""
     build_info: Callable[[], dict[str, object]] | None = None
     """What the installed llama.cpp can do (`gpu_offload`); None: not asked."""
@@ -116,10 +116,10 @@ def _locate(model: ModelSpec, build: Build) -> Path | None:
     return None
 
 
-def _open_engine(path: Path, placement: Placement, cache_reuse: int = 0) -> Backend:
+def _open_engine(path: Path, placement: Placement, cache_reuse: int = 0, mmproj: Path | None = None) -> Backend:
     from localqwen.launch import llama_engine
 
-    return llama_engine(path, placement, cache_reuse)
+    return llama_engine(path, placement, cache_reuse, mmproj)
 
 
 def _pull(model: ModelSpec, build: Build, listener: ProgressListener, cancel: threading.Event) -> PullResult:

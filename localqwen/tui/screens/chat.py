@@ -4,6 +4,7 @@ The reply runs in a worker thread that reports by messages (`Chunk`, `Finished`,
 Esc cancels that worker and its own stream (never another request on the engine, such
 as the Server screen's clients), which ends within one token.
 Every finished answer saves the conversation (per model, JSON in the data dir).
+A vision model's images are attached by path (Ctrl+O) and go with the next message.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from textual.worker import get_current_worker
 
 from localqwen.engine.backend import Backend
 from localqwen.engine.chat_fit import open_chat
-from localqwen.engine.types import ChatMessage
+from localqwen.engine.errors import ImageError
+from localqwen.engine.images import ImageFacts, check_image, load_image
+from localqwen.engine.types import ChatMessage, Image
 from localqwen.errors import LocalQwenError
+from localqwen.units import size
 from localqwen.tui.conversation import (
     Reply,
     Stopper,
@@ -40,6 +44,7 @@ from localqwen.tui.conversation import (
 from localqwen.tui.history import Conversation, HistoryError, Turn
 from localqwen.tui.messages import LoadedModel
 from localqwen.tui.screens.history_picker import HistoryPicker
+from localqwen.tui.screens.open_file import PathScreen
 from localqwen.tui.widgets.chat_turn import AnswerTurn, UserTurn
 
 if TYPE_CHECKING:
@@ -59,6 +64,8 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+y", "copy_code", "Copy", tooltip="Copy the last code block", id="chat.copy-code"),
         Binding("ctrl+n", "new_chat", "New", tooltip="A new conversation", id="chat.new"),
         Binding("ctrl+r", "history", "History", id="chat.history"),
+        Binding("ctrl+o", "attach", "Image", tooltip="Attach an image to the next message", id="chat.attach"),
+        Binding("ctrl+x", "drop_images", "Drop", tooltip="Take the attached images off", id="chat.drop-images"),
     ]
 
     thinking: reactive[bool] = reactive(True)
@@ -96,6 +103,8 @@ class ChatScreen(Screen[None]):
         self.used: int | None = None
         self.speed: float | None = None
         self.stopper = Stopper()
+        self.attached: list[tuple[Image, ImageFacts]] = []
+        """Images for the next message, with what their headers say."""
 
     @property
     def main(self) -> LocalQwenApp:
@@ -105,11 +114,13 @@ class ChatScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="chat-log"):
             yield Static(NO_MODEL, id="chat-empty", markup=False)
+        yield Static(id="chat-attached", markup=False)
         yield Input(placeholder=PLACEHOLDER + THINK_HINTS["hybrid"], id="prompt")
         yield Static(id="chat-status")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.show_attached()
         self.query_one("#prompt", Input).cursor_blink = self.main.settings.cursor_blink
         self.query_one("#chat-log", VerticalScroll).anchor()
         self.watch(self.main, "loaded", self.model_changed)
@@ -159,7 +170,8 @@ class ChatScreen(Screen[None]):
         label = self.main.loaded.label if self.main.loaded else conversation.model
         self.query_one("#chat-empty", Static).update(f"{label} is ready. Type a message below.")
         await log.mount_all(
-            UserTurn(t.content) if t.role == "user" else AnswerTurn(label, t.reasoning, t.content, done=True)
+            UserTurn(t.content, tuple(i.name for i in t.images)) if t.role == "user"
+            else AnswerTurn(label, t.reasoning, t.content, done=True)
             for t in conversation.turns
         )
         self.show_status()  # the last conversation's context and speed are not this one's
@@ -200,7 +212,25 @@ class ChatScreen(Screen[None]):
             return not self.generating
         if action == "toggle_thinking":
             return self.switchable
+        if action == "attach":
+            return self.sees
+        if action == "drop_images":
+            return bool(self.attached)
         return True
+
+    @property
+    def sees(self) -> bool:
+        """The loaded model reads images (a vision model with its projector)."""
+        loaded = self.main.loaded
+        return loaded is not None and loaded.engine.info.vision
+
+    def show_attached(self) -> None:
+        line = self.query_one("#chat-attached", Static)
+        line.display = bool(self.attached)
+        line.update("  ".join(f"[image {image.name} · {facts.format} {facts.width}x{facts.height} · "
+                              f"{size(len(image.data))}]" for image, facts in self.attached)
+                    + " goes with your next message · Ctrl+X takes it off")
+        self.refresh_bindings()
 
     # --- sending ---------------------------------------------------------------------
 
@@ -223,11 +253,14 @@ class ChatScreen(Screen[None]):
             self.notify("Still answering: Esc stops it.", severity="warning")
             return
         event.input.clear()
-        self.conversation.turns.append(Turn("user", text))
+        images = tuple(image for image, _ in self.attached)
+        self.attached = []
+        self.show_attached()
+        self.conversation.turns.append(Turn("user", text, images=images))
         self.answer = AnswerTurn(loaded.label)
         self.query_one("#chat-empty").display = False
         log = self.query_one("#chat-log", VerticalScroll)
-        await log.mount_all([UserTurn(text), self.answer])
+        await log.mount_all([UserTurn(text, tuple(image.name for image in images)), self.answer])
         log.anchor()  # follow the new answer, though the person had scrolled up to read
         self.generating = True
         self.speed = None
@@ -288,7 +321,10 @@ class ChatScreen(Screen[None]):
     async def withdraw(self) -> None:
         """Take back the message that got no answer, into the input for another try."""
         if self.conversation and self.conversation.turns and self.conversation.turns[-1].role == "user":
-            self.query_one("#prompt", Input).value = self.conversation.turns.pop().content
+            turn = self.conversation.turns.pop()
+            self.query_one("#prompt", Input).value = turn.content
+            self.attached = _checked(turn.images) + self.attached  # the pictures go back with the text
+            self.show_attached()
         for widget in list(self.query(".user-turn, .answer-turn"))[-2:]:
             await widget.remove()
         self.answer, self.generating = None, False
@@ -320,6 +356,25 @@ class ChatScreen(Screen[None]):
             return
         self.stopper.stop()  # this answer's stream only
         self.workers.cancel_group(self, "generate")
+
+    def action_attach(self) -> None:
+        if not self.sees:
+            self.notify("This model reads no images: open a vision model (Qwen2.5-VL, Qwen3-VL) with its projector.",
+                        severity="warning")
+            return
+
+        def attached(taken: tuple[Image, ImageFacts] | None) -> None:
+            if taken is not None:
+                self.attached.append(taken)
+                self.show_attached()
+                self.query_one("#prompt", Input).focus()
+
+        self.app.push_screen(PathScreen("Attach an image", "Path of a PNG, JPEG, GIF or BMP (Enter attaches it, "
+                                        "Esc closes):", "~/Pictures/screenshot.png", load_image), attached)
+
+    def action_drop_images(self) -> None:
+        self.attached = []
+        self.show_attached()
 
     def action_toggle_thinking(self) -> None:
         self.thinking = not self.thinking
@@ -360,3 +415,14 @@ class ChatScreen(Screen[None]):
             return
         await self.start_conversation(conversation)
         self.show_status()
+
+
+def _checked(images: tuple[Image, ...]) -> list[tuple[Image, ImageFacts]]:
+    """The images whose bytes are at hand (a restored conversation keeps names only), with their facts."""
+    out = []
+    for image in images:
+        try:
+            out.append((image, check_image(image.data, image.name)))
+        except ImageError:
+            continue
+    return out

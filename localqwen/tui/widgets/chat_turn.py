@@ -14,8 +14,9 @@ from textual.widgets.markdown import MarkdownStream
 
 
 class UserTurn(Static):
-    def __init__(self, text: str) -> None:
-        super().__init__(text, markup=False, classes="user-turn")
+    def __init__(self, text: str, images: tuple[str, ...] = ()) -> None:
+        """`images`: the names of the pictures sent with it, listed above the text."""
+        super().__init__("".join(f"[image {name}]\n" for name in images) + text, markup=False, classes="user-turn")
         self.border_title = "you"
 
 

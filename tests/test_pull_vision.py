@@ -1,0 +1,83 @@
+"""A vision build's pull: the model and its projector fetched, verified and listed together,
+then chatted with by name, the picture read through the pulled projector."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TinyVision
+from tests.hub_server import Hub, serve_hub
+from tests.pictures import png
+from tests.test_pull import World
+
+CATALOG = """
+[[model]]
+id = "tiny-vl"
+name = "Tiny-VL"
+family = "qwen2.5-vl"
+architecture = "qwen2vl"
+thinking_mode = "never"
+context = 4096
+thinking = false
+fim = false
+params_b = 0.01
+vision = {{ patch = 14, merge = 2, max_image_tokens = 4096 }}
+
+[model.arch]
+layers = 2
+attention_layers = 2
+heads = 2
+kv_heads = 1
+head_dim = 32
+hidden = 64
+vocab = 1000
+
+[[model.build]]
+quant = "F32"
+format = "gguf"
+repo = "org/tiny-VL-GGUF"
+files = ["tiny-vl-F32.gguf"]
+size_bytes = {size}
+mmproj = "mmproj-tiny-vl-F32.gguf"
+mmproj_bytes = {mmproj_size}
+"""
+
+
+@pytest.fixture
+def world(tmp_path: Path, tiny_vl: TinyVision) -> Iterator[World]:
+    files = {"tiny-vl-F32.gguf": tiny_vl.model.read_bytes(), "mmproj-tiny-vl-F32.gguf": tiny_vl.mmproj.read_bytes()}
+    hub = Hub()
+    hub.add_repo("org/tiny-VL-GGUF", files)
+    home = Path(os.environ["LOCALQWEN_HOME"])
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    (home / "models" / "vl.toml").write_text(CATALOG.format(size=len(files["tiny-vl-F32.gguf"]),
+                                                           mmproj_size=len(files["mmproj-tiny-vl-F32.gguf"])))
+    with serve_hub(hub) as endpoint:
+        yield World(hub, endpoint, home, tmp_path / "hf" / "hub", files)
+
+
+def test_a_vision_pull_fetches_and_verifies_the_projector_with_the_model(world: World, tmp_path: Path) -> None:
+    result = world.run("pull", "tiny-vl", "--hardware", "laptop-cpu-16g", "--json")
+    assert result.returncode == 0, result.stderr
+    pulled = json.loads(result.stdout)
+    assert pulled["fetched_bytes"] == sum(len(data) for data in world.files.values())
+    [listed] = [m for m in world.models() if m["model"] == "tiny-vl"]
+    assert listed["complete"] and listed["verified"] and listed["size_bytes"] == pulled["fetched_bytes"]
+
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(png(64, 48))
+    chat = world.run("chat", "tiny-vl", "--plain", "--max-tokens", "4", stdin_text=f"/image {picture}\nwhat?\n",
+                     HF_HUB_OFFLINE="1")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.startswith("[attached cat.png: PNG 64x48") and chat.stdout.splitlines()[1].strip()
+
+
+def test_a_model_without_its_projector_on_disk_is_not_complete(world: World) -> None:
+    del world.hub.repos["org/tiny-VL-GGUF"].files["mmproj-tiny-vl-F32.gguf"]
+    result = world.run("pull", "tiny-vl", "--hardware", "laptop-cpu-16g")
+    assert result.returncode != 0 and "has no file mmproj-tiny-vl-F32.gguf" in result.stderr
