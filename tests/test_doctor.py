@@ -23,6 +23,7 @@ def test_the_build_probe_asks_every_registered_backend_for_a_row_split() -> None
     info = build_info()
     assert info["backends"] == names and info["row_split"] is any(b.row_split for b in backends())
     assert next(b for b in backends() if b.name == "CPU").row_split is False
+    assert info["reads_images"] is True  # built with mtmd, as the README's commands build it
 
 
 @pytest.mark.parametrize("sig", ["SIGSEGV", "SIGILL"])

@@ -129,8 +129,13 @@ def check_canary() -> list[Check]:
         offload = "GPU offload available" if result.info.get("gpu_offload") else "CPU only (no GPU backend in this build)"
         if result.info.get("gpu_offload") and not result.info.get("row_split"):
             offload += "; several cards split by layers (no row split in this build)"
+        images = [] if result.info.get("reads_images") else [Check(
+            "vision", "warn", "this llama-cpp-python has no multimodal library (mtmd): vision models chat as text only",
+            'rebuild it without -DLLAVA_BUILD=OFF: CMAKE_ARGS="..." pip install --force-reinstall --no-cache-dir '
+            "--no-deps llama-cpp-python (see README)")]
         return [
-            Check("llama.cpp build", "ok", offload),
+            Check("llama.cpp build", "ok", offload + ("; reads images (mtmd)" if not images else "")),
+            *images,
             Check("canary", "ok", f"tiny model decoded {result.info.get('tokens')} tokens in {result.info.get('ms')} ms, in a child process"),
         ]
     return [Check("canary", "fail", result.cause or "the canary failed", result.fix)]

@@ -57,10 +57,21 @@ def row_split() -> bool:
     return any(b.row_split for b in backends())
 
 
+def reads_images() -> bool:
+    """Was this llama-cpp-python built with mtmd, llama.cpp's multimodal library (not with
+    -DLLAVA_BUILD=OFF)? Without it vision models chat as text models."""
+    try:
+        from llama_cpp import mtmd_cpp  # noqa: F401 (loads libmtmd)
+    except (ImportError, OSError):
+        return False
+    return True
+
+
 def build_info() -> dict[str, object]:
     return {
         "llama_cpp_version": llama_cpp.__version__,
         "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
         "backends": [b.name for b in backends()],
         "row_split": row_split(),
+        "reads_images": reads_images(),
     }
