@@ -1,4 +1,4 @@
-"""The one unit for sizes a person reads: GiB and MiB (1024-based).
+"""The one unit for sizes a person reads: GiB and MiB (1024-based); KiB for a small file.
 
 It is the unit card and RAM makers mean by "24 GB" (a 24 GB RTX 3090 has 24 GiB), what
 NVML, psutil and hardware profiles count in, so a profile's `memory_gb = 24` reads back
@@ -26,8 +26,9 @@ def mib(n: float) -> str:
 
 
 def size(n: float) -> str:
-    """GiB from 1 GiB up, MiB below: '21.0 GiB', '43.4 MiB'."""
-    return gib(n) if n >= GIB else mib(n)
+    """GiB from 1 GiB up, MiB below, KiB under a tenth of a MiB (an icon, a small picture,
+    that read "0.0 MiB"): '21.0 GiB', '43.4 MiB', '6.5 KiB'."""
+    return gib(n) if n >= GIB else mib(n) if n >= MIB / 10 else f"{n / 1024:,.1f} KiB"
 
 
 def rate(bytes_per_s: float) -> str:

@@ -201,3 +201,10 @@ def test_long_waits_say_how_far_they_have_come() -> None:
     assert reading.endswith("reading the prompt 1,024/2,560…")
     answering = status_line("qwen", False, 4096, 300, 20.0, thinking=None, generating=True)
     assert answering.endswith("answering…")
+
+
+def test_sizes_read_in_one_binary_unit_and_a_small_file_in_kib() -> None:
+    from localqwen.units import size
+
+    assert [size(n) for n in (24 * 1024**3, 43.4 * 1024**2, 200 * 1024, 6636)] == [
+        "24.0 GiB", "43.4 MiB", "0.2 MiB", "6.5 KiB"]
