@@ -71,6 +71,17 @@ def tiny_vl(models_dir: Path) -> TinyVision:
 
 
 @pytest.fixture(scope="session")
+def tiny_vl3(models_dir: Path) -> TinyVision:
+    """A tiny Qwen3-VL: a qwen3vl text model (thinking template) and its qwen3vl_merger projector."""
+    from localqwen.tinymodel.vision import write_tiny_projector
+
+    spec = TinySpec(arch="qwen3vl", name="tiny-qwen3-vl")
+    folder = models_dir / "tiny-vl3"
+    return TinyVision(write_tiny_gguf(folder / "tiny-qwen3-vl.gguf", spec),
+                      write_tiny_projector(folder / "mmproj-tiny-qwen3-vl.gguf", spec))
+
+
+@pytest.fixture(scope="session")
 def engine(tiny_qwen3: Path):
     from localqwen.engine.llama import LlamaEngine
     from localqwen.plan.placement import Placement

@@ -24,18 +24,29 @@ from localqwen.tinymodel.vision import write_tiny_projector
 from tests.conftest import TinyVision
 from tests.pictures import jpeg_header, png, png_header_only
 
-QWEN25_VL = Vision(patch=14)  # the tiny projector's patch and merge, as Qwen2.5-VL's
+QWEN25_VL = Vision(patch=14)  # the tiny projectors' patch and merge, as Qwen's own
+QWEN3_VL = Vision(patch=16)
 PLACEMENT = Placement(n_ctx=1024, n_threads=2)
 
 
+@pytest.fixture(scope="module", params=["qwen2.5-vl", "qwen3-vl"])
+def family(request: pytest.FixtureRequest) -> tuple[TinyVision, Vision]:
+    """Each tiny vision model, with how its family sees (the catalog's Vision)."""
+    if request.param == "qwen2.5-vl":
+        return request.getfixturevalue("tiny_vl"), QWEN25_VL
+    return request.getfixturevalue("tiny_vl3"), QWEN3_VL
+
+
 @pytest.fixture(scope="module")
-def seeing(tiny_vl: TinyVision):
-    with LlamaEngine(tiny_vl.model, PLACEMENT, mmproj=tiny_vl.mmproj) as loaded:
+def seeing(family: tuple[TinyVision, Vision]):
+    with LlamaEngine(family[0].model, PLACEMENT, mmproj=family[0].mmproj) as loaded:
+        loaded.sees = family[1]
         yield loaded
 
 
 def ask(engine: LlamaEngine, *parts: str | Image, history: tuple[ChatMessage, ...] = ()) -> tuple[str, object]:
-    stream = engine.chat([*history, message_with_images("user", list(parts))], sampling=GREEDY, max_tokens=8)
+    stream = engine.chat([*history, message_with_images("user", list(parts))], sampling=GREEDY, max_tokens=8,
+                         thinking=False)
     _, text = stream.collect()
     return text, stream
 
@@ -46,7 +57,7 @@ def test_an_image_costs_the_tokens_the_plan_counts_for_it(seeing: LlamaEngine) -
     for width, height in ((64, 48), (300, 200), (20, 900)):
         _, shown = ask(seeing, Image(png(width, height)), "what is this?")
         grown = len(shown.prompt_tokens) - len(alone.prompt_tokens)
-        assert grown == QWEN25_VL.image_tokens(width, height) > 2  # the embeddings and their two markers
+        assert grown == seeing.sees.image_tokens(width, height) > 2  # the embeddings and their two markers
         assert shown.stats.prompt_n == len(shown.prompt_tokens)
 
 
@@ -58,29 +69,30 @@ def test_the_answer_depends_on_the_picture(seeing: LlamaEngine) -> None:
 
 
 def test_the_next_turn_reads_the_image_from_the_cache_and_answers_as_a_fresh_engine(
-        tiny_vl: TinyVision, seeing: LlamaEngine) -> None:
+        family: tuple[TinyVision, Vision], seeing: LlamaEngine) -> None:
     picture = Image(png(96, 64, shade=11))
     reply, first = ask(seeing, "look:", picture, "what is it?")
     history = (message_with_images("user", ["look:", picture, "what is it?"]), ChatMessage("assistant", reply))
     followed, second = ask(seeing, "and the colours?", history=history)
-    assert second.stats.cached_n >= len(first.prompt_tokens) - 1  # the image was not encoded again
-    with LlamaEngine(tiny_vl.model, PLACEMENT, mmproj=tiny_vl.mmproj) as fresh:
+    image_end = max(i for i, token in enumerate(first.prompt_tokens) if token < 0) + 1  # its run of ids
+    assert second.stats.cached_n >= image_end  # the image was not encoded again
+    with LlamaEngine(family[0].model, PLACEMENT, mmproj=family[0].mmproj) as fresh:
         assert ask(fresh, "and the colours?", history=history)[0] == followed  # positions after the image agree
 
 
-def test_positions_after_an_image_are_llama_cpps_own(tiny_vl: TinyVision) -> None:
+def test_positions_after_an_image_are_llama_cpps_own(family: tuple[TinyVision, Vision]) -> None:
     """The greedy answer, token for token, as llama.cpp's mtmd helper path gives it (the
     prompt evaluated by mtmd_helper_eval_chunks, each token then decoded at the position
     it returns), so the engine's positions after an image (M-RoPE: the grid's longer side,
     not its count) are the reference's, in the prompt and in the answer."""
     prompt = "<|im_start|>user\nlook <__media__> what is it?<|im_end|>\n<|im_start|>assistant\n"
-    picture = png(96, 64, shade=11)
-    with LlamaEngine(tiny_vl.model, PLACEMENT, mmproj=tiny_vl.mmproj) as engine:
+    picture, tiny = png(96, 64, shade=11), family[0]
+    with LlamaEngine(tiny.model, PLACEMENT, mmproj=tiny.mmproj) as engine:
         stream = engine.complete(prompt, images=[Image(picture)], sampling=GREEDY, max_tokens=12)
         stream.collect()
         ours = engine.cached_tokens[len(stream.prompt_tokens):]  # the answer but its last token
     assert len(ours) == 11
-    assert ours == _mtmd_reference(tiny_vl, prompt, picture, len(ours))
+    assert ours == _mtmd_reference(tiny, prompt, picture, len(ours))
 
 
 def _mtmd_reference(tiny: TinyVision, prompt: str, picture: bytes, n: int) -> list[int]:

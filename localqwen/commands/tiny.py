@@ -12,7 +12,8 @@ def run(args: argparse.Namespace) -> int:
     if args.vision:
         from localqwen.tinymodel.vision import write_tiny_projector
 
-        spec = TinySpec(arch="qwen2vl", thinking=False, name="tiny-qwen2.5-vl")
+        spec = (TinySpec(arch="qwen2vl", thinking=False, name="tiny-qwen2.5-vl") if args.arch == "qwen2"
+                else TinySpec(arch="qwen3vl", name="tiny-qwen3-vl"))
         path = Path(args.path)
         print(write_tiny_gguf(path, spec))
         print(write_tiny_projector(path.with_name(f"mmproj-{path.name}"), spec))
@@ -27,5 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--arch", choices=("qwen2", "qwen3"), default="qwen3")
     parser.add_argument("--no-fim-ids", action="store_true", help="leave the FIM token ids out of the metadata")
     parser.add_argument("--vision", action="store_true",
-                        help="a tiny Qwen2.5-VL instead: the text model and, beside it, mmproj-NAME, its projector")
+                        help="a vision model instead (Qwen3-VL; with --arch qwen2, Qwen2.5-VL): the text model "
+                             "and, beside it, mmproj-NAME, its projector")
     parser.set_defaults(func=run)

@@ -18,8 +18,13 @@ from localqwen.tinymodel.qwen_vocab import build_qwen_vocab
 from localqwen.tinymodel.template import QWEN3_CHAT_TEMPLATE, QWEN25_CHAT_TEMPLATE, QWEN36_CHAT_TEMPLATE
 from localqwen.tinymodel.vocab import Vocab, build_vocab
 
-Arch = Literal["qwen2", "qwen2vl", "qwen3", "qwen3moe"]
-"""qwen2vl: the text half of Qwen2.5-VL (qwen2 with M-RoPE); its projector is vision.py's."""
+Arch = Literal["qwen2", "qwen2vl", "qwen3", "qwen3vl", "qwen3moe"]
+"""qwen2vl, qwen3vl: the text halves of Qwen2.5-VL and Qwen3-VL (qwen2 and qwen3 with
+M-RoPE); their projectors are vision.py's."""
+VISION_ARCHES = ("qwen2vl", "qwen3vl")
+ROPE_SECTIONS = {"qwen2vl": (1, 1.5, 1.5), "qwen3vl": (1.2, 1, 1)}
+"""How each splits its rotary pairs over time, height and width (Qwen2.5-VL 16:24:24 of 64,
+Qwen3-VL 24:20:20), scaled to a head here."""
 VocabKind = Literal["tiny", "qwen"]
 # With a Qwen-sized vocabulary the two vocab x n_embd matrices are most of the file:
 # they are stored as Q8_0 (as a real Qwen GGUF stores its output matrix), the rest F32.
@@ -67,7 +72,7 @@ def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     if spec.vocab == "qwen":
         vocab = build_qwen_vocab(fim_tokens=spec.fim_tokens)
     else:
-        vocab = build_vocab(fim_tokens=spec.fim_tokens, vision_tokens=spec.arch == "qwen2vl")
+        vocab = build_vocab(fim_tokens=spec.fim_tokens, vision_tokens=spec.arch in VISION_ARCHES)
     rng = np.random.default_rng(spec.seed)
 
     writer = gguf.GGUFWriter(str(path), spec.arch)
@@ -80,9 +85,8 @@ def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     writer.add_head_count_kv(spec.n_head_kv)
     writer.add_layer_norm_rms_eps(1e-6)
     writer.add_rope_freq_base(1_000_000.0)
-    if spec.arch == "qwen2vl":  # M-RoPE: the rotary pairs split over time, height, width (and a spare)
-        quarter = spec.head_dim // 8
-        writer.add_rope_dimension_sections([quarter, quarter * 3 // 2, spec.head_dim // 2 - quarter * 5 // 2, 0])
+    if spec.arch in VISION_ARCHES:  # M-RoPE: the rotary pairs split over time, height, width (and a spare)
+        writer.add_rope_dimension_sections(rope_sections(spec))
     if spec.arch not in ("qwen2", "qwen2vl"):
         writer.add_key_length(spec.head_dim)
         writer.add_value_length(spec.head_dim)
@@ -105,6 +109,13 @@ def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def rope_sections(spec: TinySpec) -> list[int]:
+    pairs, shares = spec.head_dim // 2, ROPE_SECTIONS[spec.arch]
+    height = round(pairs * shares[1] / sum(shares))
+    time = round(pairs * shares[0] / sum(shares))
+    return [time, height, pairs - time - height, 0]
 
 
 def _add_tokenizer(writer: gguf.GGUFWriter, vocab: Vocab, spec: TinySpec) -> None:
