@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from localqwen.catalog.types import Vision
+from localqwen.engine.errors import ImagesUnsupportedError
 from localqwen.server.settings import ServerSettings
 from tests.conftest import TinyVision
 from tests.pictures import png, png_header_only
@@ -161,3 +162,22 @@ def test_a_text_only_model_refuses_images_by_name(tiny_qwen3: Path, tiny_qwen2: 
                               json={"messages": user(image(data_url(PICTURE)), text("what?")), "max_tokens": 2})
     assert response.status_code == 400
     assert "tiny-qwen3 was loaded without a vision projector" in response.json()["error"]["message"]
+
+
+def test_images_reach_a_remote_server_through_the_openai_backend(server) -> None:
+    """localqwen in front of another server (here: localqwen itself, a vision model): the
+    picture travels as a data: URL part and the remote prompt counts it."""
+    from localqwen.engine.openai_backend import OpenAIBackend
+    from localqwen.engine.types import GREEDY, Image, message_with_images
+
+    backend = OpenAIBackend(f"{server.url}/v1")
+    try:
+        assert backend.info.vision  # the remote lists "multimodal"
+        stream = backend.chat([message_with_images("user", [Image(PICTURE, "cat.png"), "what is it?"])],
+                              sampling=GREEDY, max_tokens=4)
+        _, answer = stream.collect()
+        assert answer and stream.stats.prompt_n > QWEN25_VL.image_tokens(64, 48)
+        with pytest.raises(ImagesUnsupportedError, match="takes text only"):
+            backend.complete("<__media__>", images=[Image(PICTURE)])
+    finally:
+        backend.close()
