@@ -16,7 +16,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-from localqwen.tinymodel.writer import TinySpec
+from localqwen.tinymodel.writer import TinySpec, write_out
 
 # Qwen2.5-VL's preprocessor_config.json: CLIP's normalisation.
 IMAGE_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -69,10 +69,7 @@ def write_tiny_projector(path: str | Path, text: TinySpec, spec: TinyVisionSpec 
         writer.add_bool(keys.USE_SILU, True)
     for name, array in (_qwen3_tensors if qwen3 else _qwen25_tensors)(spec, patch, text.n_embd):
         writer.add_tensor(name, array)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    write_out(writer)
     return path
 
 

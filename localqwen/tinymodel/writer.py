@@ -103,12 +103,16 @@ def write_tiny_gguf(path: str | Path, spec: TinySpec = TinySpec()) -> Path:
             writer.add_tensor(name, quantized, raw_dtype=QWEN_VOCAB_MATRIX_TYPE)
         else:
             writer.add_tensor(name, array)
+    write_out(writer)
+    return path
 
+
+def write_out(writer: gguf.GGUFWriter) -> None:
+    """Header, metadata, then tensors, in the order a GGUF file holds them."""
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    return path
 
 
 def rope_sections(spec: TinySpec) -> list[int]:
