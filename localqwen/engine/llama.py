@@ -466,9 +466,12 @@ class LlamaEngine:
         return index - sum(span.n_tokens - span.n_pos for span in self._images if span.end <= index)
 
     def _read_text(self, tokens: list[int]) -> None:
-        """Evaluate text tokens after what the cache holds; logits for the last."""
-        llm = self._llm
-        llm._batch.set_batch(batch=tokens, n_past=self._position(llm.n_tokens), logits_all=False)
+        """Evaluate text tokens after what the cache holds; logits for the last. Anything
+        the cache holds past that (a decode that failed half way) is dropped first, as
+        llama-cpp-python's own `eval` does."""
+        llm, position = self._llm, self._position(self._llm.n_tokens)
+        llm._ctx.kv_cache_seq_rm(-1, position, -1)
+        llm._batch.set_batch(batch=tokens, n_past=position, logits_all=False)
         llm._ctx.decode(llm._batch)
         llm.input_ids[llm.n_tokens : llm.n_tokens + len(tokens)] = tokens
         llm.n_tokens += len(tokens)
@@ -477,7 +480,9 @@ class LlamaEngine:
         """Encode an image into the cache after what it holds; return where the prompt goes on."""
         llm, projector = self._llm, self._projector
         assert projector is not None and span.start == llm.n_tokens
-        projector.evaluate(span, llm.ctx, self._position(span.start), llm.n_batch)
+        position = self._position(span.start)
+        llm._ctx.kv_cache_seq_rm(-1, position, -1)
+        projector.evaluate(span, llm.ctx, position, llm.n_batch)
         llm.input_ids[span.start : span.end] = tokens[span.start : span.end]
         llm.n_tokens = span.end
         self._images.append(span)
