@@ -1,23 +1,13 @@
-"""Real image files for the vision tests, written with the standard library alone."""
+"""Image files for the vision tests: real ones (the package's), and the first bytes of others."""
 
 from __future__ import annotations
 
 import struct
 import zlib
 
+from localqwen.tinymodel.picture import png
 
-def png(width: int, height: int, shade: int = 7) -> bytes:
-    """An RGB PNG of a diagonal gradient; `shade` makes different pictures of one size."""
-    rows = b"".join(
-        b"\x00" + bytes(((x * shade + y * 3 + c * 40) % 256) for x in range(width) for c in range(3))
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+__all__ = ["png", "png_header_only", "jpeg_header"]
 
 
 def png_header_only(width: int, height: int) -> bytes:
