@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from localqwen.catalog.errors import ModelFileError
-from localqwen.catalog.gguf_arch import VISION_ARCHITECTURES, projector_header, with_projector
+from localqwen.catalog.gguf_arch import VISION_ARCHITECTURES, projector_header, spec_from_file, with_projector
 from localqwen.catalog.loader import Catalog, load_catalog
 from localqwen.catalog.resolve import looks_like_path
 from localqwen.catalog.types import Build, ModelSpec
@@ -197,8 +197,6 @@ def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], loc
     if mmproj is not None and not Path(mmproj).expanduser().is_file():
         raise UserInputError(f"--mmproj {mmproj}: no such file", fix="give the path of the model's mmproj GGUF")
     if looks_like_path(text) and not _pulled_repo(text, catalog):
-        from localqwen.catalog.gguf_arch import spec_from_file
-
         path = Path(text).expanduser()
         projector = Path(mmproj).expanduser() if mmproj is not None else None
         model = spec_from_file(path, projector)  # a missing or broken file: one line
