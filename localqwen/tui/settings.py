@@ -38,9 +38,9 @@ class TuiSettings:
     ctx: int = 4096
     """Context length for `model` opened straight (a plan chooses it for table rows)."""
     max_tokens: int | None = 2048
+    """Longest reply in tokens; None: whatever room the context leaves."""
     threads: int | None = None
     """CPU threads for llama.cpp (`--threads`); None: the plan's choice for this machine."""
-    """Longest reply in tokens; None: whatever room the context leaves."""
     data_dir: Path | None = None
     """Where conversations are kept (`chats/` under it); None: `LOCALQWEN_HOME`."""
     theme: str = "textual-dark"
