@@ -6,11 +6,19 @@ from localqwen.doctor.canary import CRASH_HOOK, run_canary
 from localqwen.doctor.report import check_disk, check_nvidia
 
 
-def test_healthy_canary_decodes_in_a_child() -> None:
+def test_healthy_canary_decodes_and_reads_a_picture_in_a_child() -> None:
     result = run_canary()
     assert result.ok, result
-    assert result.stage == "decoded" and result.returncode == 0
+    assert result.stage == "seen" and result.returncode == 0  # this build has mtmd: the picture stage ran
     assert result.info["tokens"] == 4 and isinstance(result.info["gpu_offload"], bool)
+    assert result.info["image_prompt"] > 8  # the picture's tokens (8 at least) and the text's
+
+
+def test_a_crash_while_encoding_a_picture_is_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CRASH_HOOK, "SIGILL:image")
+    result = run_canary()
+    assert not result.ok and result.stage == "decoded" and result.signal_name == "SIGILL"
+    assert "while encoding a picture with its multimodal library (mtmd)" in (result.cause or "")
 
 
 def test_the_build_probe_asks_every_registered_backend_for_a_row_split() -> None:

@@ -1,4 +1,4 @@
-"""Run one real decode of the tiny model in a child process.
+"""Run one real decode of the tiny model, and one picture through the tiny vision model, in a child process.
 
 A llama.cpp build can die on its first use (SIGILL for instructions the CPU lacks,
 SIGSEGV in the AMX path of a `-march=native` build). In a child that is a finding,
@@ -6,7 +6,8 @@ not the end of the parent. The child prints one JSON line per stage it completes
 so the parent knows how far it got.
 
 Test hook: `LOCALQWEN_CANARY_CRASH=SIGSEGV` (or any signal name) makes the child
-kill itself with that signal where the first decode would run.
+kill itself with that signal where the first decode would run; `SIGSEGV:image`, where
+the first picture would be encoded.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ REBUILD_COMMAND = (
     "pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python"
 )
 CRASH_HOOK = "LOCALQWEN_CANARY_CRASH"
-STAGES = ("started", "backend", "loaded", "decoded")
+STAGES = ("started", "backend", "loaded", "decoded", "seen")
+"""How far the child came; "seen" only where the build reads images (mtmd)."""
 
 
 @dataclass
@@ -48,6 +50,7 @@ def _likely_cause(sig: str, stage: str | None) -> str:
         "started": "while loading llama.cpp's CPU/GPU backend",
         "backend": "while loading the tiny model",
         "loaded": "during the first decode",
+        "decoded": "while encoding a picture with its multimodal library (mtmd)",
     }.get(stage, f"after stage {stage}")
     if sig == "SIGILL":
         why = "the llama.cpp build uses CPU instructions this CPU lacks (e.g. AVX-512 or a -march=native build made on another machine)"
@@ -81,7 +84,7 @@ def run_canary(timeout: float = 180.0) -> CanaryResult:
             stage = event["stage"]
             info.update({k: v for k, v in event.items() if k != "stage"})
     tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-    if proc.returncode == 0 and stage == "decoded":
+    if proc.returncode == 0 and stage in ("decoded", "seen"):
         return CanaryResult(True, stage, 0, info=info)
     if proc.returncode < 0:
         sig = signal.Signals(-proc.returncode).name
@@ -121,15 +124,37 @@ def _child() -> int:
         path = write_tiny_gguf(Path(tmp) / "canary.gguf")
         engine = LlamaEngine(path, Placement(n_ctx=256, n_gpu_layers=0, n_threads=1))
         _emit("loaded", model=engine.info.architecture)
-        crash = os.environ.get(CRASH_HOOK)
-        if crash:
+        crash, _, where = os.environ.get(CRASH_HOOK, "").partition(":")
+        if crash and where != "image":
             os.kill(os.getpid(), signal.Signals[crash])
         started = time.perf_counter()
         with engine.complete("hello", max_tokens=4, sampling=GREEDY) as stream:
             _, text = stream.collect()
         _emit("decoded", tokens=stream.stats.predicted_n, ms=round((time.perf_counter() - started) * 1000, 1))
         engine.close()
+        if build_info()["reads_images"]:
+            if crash and where == "image":
+                os.kill(os.getpid(), signal.Signals[crash])
+            _see(Path(tmp))
     return 0
+
+
+def _see(folder: Path) -> None:
+    """One picture through the tiny Qwen3-VL's projector and into its context."""
+    from localqwen.engine.llama import LlamaEngine
+    from localqwen.engine.types import GREEDY, MEDIA_MARKER, Image
+    from localqwen.plan.placement import Placement
+    from localqwen.tinymodel import TinySpec, write_tiny_gguf
+    from localqwen.tinymodel.picture import png
+    from localqwen.tinymodel.vision import write_tiny_projector
+
+    spec = TinySpec(arch="qwen3vl")
+    model, mmproj = write_tiny_gguf(folder / "canary-vl.gguf", spec), write_tiny_projector(folder / "mmproj.gguf", spec)
+    with LlamaEngine(model, Placement(n_ctx=256, n_gpu_layers=0, n_threads=1), mmproj=mmproj) as engine:
+        started = time.perf_counter()
+        with engine.complete(f"{MEDIA_MARKER}hello", images=[Image(png(64, 48))], max_tokens=2, sampling=GREEDY) as stream:
+            stream.collect()
+    _emit("seen", image_prompt=stream.stats.prompt_n, image_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
 if __name__ == "__main__":
