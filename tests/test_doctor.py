@@ -32,6 +32,9 @@ def test_the_build_probe_asks_every_registered_backend_for_a_row_split() -> None
     assert info["backends"] == names and info["row_split"] is any(b.row_split for b in backends())
     assert next(b for b in backends() if b.name == "CPU").row_split is False
     assert info["reads_images"] is True  # built with mtmd, as the README's commands build it
+    from localqwen.engine.build import gpu_device
+
+    assert gpu_device(0) is None  # no GPU backend here: a projector asked onto card 0 runs on the CPU
 
 
 @pytest.mark.parametrize("sig", ["SIGSEGV", "SIGILL"])

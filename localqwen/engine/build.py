@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,24 @@ def backends() -> tuple[Backend, ...]:
     return tuple(found)
 
 
+GPU_DEVICE = 1  # ggml_backend_dev_type's GGML_BACKEND_DEVICE_TYPE_GPU
+
+
+def gpu_device(index: int) -> int | None:
+    """The `index`-th GPU llama.cpp lists, the card `main_gpu` names, as a ggml device (a
+    pointer for a C call); None where there is no such card (a CPU build has none)."""
+    ggml, base = ggml_library("ggml"), ggml_library("ggml-base")
+    ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
+    ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+    ggml.ggml_backend_dev_get.restype = ctypes.c_void_p
+    base.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+    base.ggml_backend_dev_type.restype = ctypes.c_int
+    llama_cpp.llama_backend_init()
+    devices = (ggml.ggml_backend_dev_get(i) for i in range(ggml.ggml_backend_dev_count()))
+    gpus = [device for device in devices if base.ggml_backend_dev_type(device) == GPU_DEVICE]
+    return gpus[index] if 0 <= index < len(gpus) else None
+
+
 def row_split() -> bool:
     """Can this llama.cpp split rows across cards (`--split-mode row`)?"""
     return any(b.row_split for b in backends())
@@ -61,7 +80,7 @@ def reads_images() -> bool:
     """Was this llama-cpp-python built with mtmd, llama.cpp's multimodal library (not with
     -DLLAVA_BUILD=OFF)? Without it vision models chat as text models."""
     try:
-        from llama_cpp import mtmd_cpp  # noqa: F401 (loads libmtmd)
+        importlib.import_module("llama_cpp.mtmd_cpp")  # loads libmtmd
     except (ImportError, OSError):
         return False
     return True
