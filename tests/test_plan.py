@@ -166,7 +166,7 @@ def test_a_vision_build_counts_its_projector_beside_the_text_model(catalog) -> N
     assert seen.n_ctx < text.n_ctx or seen.devices[0].bytes >= text.devices[0].bytes + projector_bytes(build)
     assert seen.devices[0].bytes <= card.gpus[0].free_bytes and seen.n_ctx >= 4096 + 2048
     assert model.vision.image_tokens(1920, 1080) == 69 * 39 + 2  # a screenshot: one token per 28x28 pixels
-    assert seen.placement.image_max_tokens == 4096 and seen.placement.projector_on_gpu
+    assert seen.placement.image_max_tokens == 4096 and seen.placement.projector_gpu == 0
     assert "a 1920x1080 screenshot: 2,693" in seen.note
     short = choose(plan_model(model, card, PlanOptions(ctx=4096)))  # a short context: images get half of it
     assert short.placement.image_max_tokens == 2048 and "images up to 2,048 tokens" in short.note
@@ -180,10 +180,27 @@ def test_a_vision_build_with_no_room_for_its_projector_is_text_only_and_ranked_l
     by_quant = {c.build.quant: c for c in candidates}
     assert by_quant["Q8_0"].text_only and "text only: no room for the image projector" in by_quant["Q8_0"].note
     assert not by_quant["Q4_K_M"].text_only and "projector 0.8 GiB on RAM" in by_quant["Q4_K_M"].note
-    assert not by_quant["Q4_K_M"].placement.projector_on_gpu and by_quant["Q8_0"].placement.image_max_tokens == 0
+    assert by_quant["Q4_K_M"].placement.projector_gpu is None and by_quant["Q8_0"].placement.image_max_tokens == 0
     assert choose(candidates) is by_quant["Q4_K_M"]  # seeing beats a better quant that cannot
 
 
 def test_the_first_pick_is_a_text_model_though_a_vision_model_fits_too(catalog) -> None:
     _, pick = plan_all(catalog.models, load_profile("rtx4090"))
     assert pick is not None and pick.model.vision is None
+
+
+def test_the_projector_runs_on_the_card_the_plan_counted_it_on(catalog) -> None:
+    """On two cards the engine is told which one (mtmd alone would take its first GPU),
+    and that card's count holds the projector."""
+    from localqwen.plan.rank import projector_bytes
+
+    two = load_profile("dual-rtx3090")
+    seen = 0
+    for model in (m for m in catalog.models if m.vision is not None):
+        for c in plan_model(model, two):
+            if c.text_only or c.placement is None or not c.devices:
+                continue
+            card = next(d for d in c.devices if d.index == c.placement.projector_gpu)
+            assert card.bytes >= projector_bytes(c.build), (model.id, c.build.quant)
+            seen += 1
+    assert seen >= 10

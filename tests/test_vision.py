@@ -200,7 +200,7 @@ def test_opening_a_vision_gguf_finds_its_projector_beside_it_and_plans_images(ti
     opening = open_model(str(tiny_vl.model), LaunchOptions(ctx=1024, serving=True), lambda: load_profile("rtx4090"))
     chat = opening.chat
     assert chat.mmproj == tiny_vl.mmproj and chat.placement is not None
-    assert chat.placement.image_max_tokens == 512 and chat.placement.projector_on_gpu  # half the context, beside it
+    assert chat.placement.image_max_tokens == 512 and chat.placement.projector_gpu == 0  # half the context; on the card
     assert opening.fim is not None and opening.fim.mmproj is None  # completions read no images
     engine = opening.chat.load()
     try:
@@ -217,7 +217,7 @@ def test_the_plan_counts_a_projector_given_by_hand(tiny_vl: TinyVision) -> None:
     assert bare.vision is None and seeing.vision == Vision(patch=14, merge=2)
     assert seeing.builds[0].mmproj_bytes == tiny_vl.mmproj.stat().st_size
     plan = choose(plan_model(seeing, load_profile("laptop-cpu-16g"), PlanOptions(ctx=1024)))
-    assert "projector" in plan.note and not plan.placement.projector_on_gpu  # no GPU: it runs in RAM
+    assert "projector" in plan.note and plan.placement.projector_gpu is None  # no GPU: it runs in RAM
 
 
 def test_a_wrong_mmproj_is_one_clear_line(tiny_vl: TinyVision, tmp_path: Path) -> None:

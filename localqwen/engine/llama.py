@@ -148,7 +148,7 @@ class LlamaEngine:
         if mmproj is not None:
             try:
                 self._projector = Projector(
-                    mmproj, self._vocab.model, use_gpu=placement.projector_on_gpu, main_gpu=placement.main_gpu,
+                    mmproj, self._vocab.model, gpu=placement.projector_gpu,
                     n_threads=llama_cpp.llama_n_threads_batch(self._llm.ctx), image_max_tokens=placement.image_max_tokens,
                 )
             except BaseException:

@@ -78,15 +78,16 @@ class ImageSpan:
 class Projector:
     """A projector file loaded for one text model; encodes images into its embeddings."""
 
-    def __init__(self, path: str | Path, model: llama_cpp.llama_model_p, *, use_gpu: bool, main_gpu: int,
-                 n_threads: int, image_max_tokens: int) -> None:
-        """`use_gpu`: on the card `main_gpu` names, where the model's first layers are (and
-        where the plan counted it); otherwise, or on a build without GPUs, on the CPU."""
+    def __init__(self, path: str | Path, model: llama_cpp.llama_model_p, *, gpu: int | None, n_threads: int,
+                 image_max_tokens: int) -> None:
+        """`gpu`: the card it runs on, where the plan counted it; None, or a build without
+        that card, on the CPU."""
         projector_header(path)  # a file that is not a projector is refused here: given one, mtmd can abort
         mtmd = mtmd_library()
         params = mtmd.mtmd_context_params_default()
-        params.use_gpu = use_gpu
-        params.device = gpu_device(main_gpu) if use_gpu else None  # None and a GPU: mtmd's own first GPU
+        device = gpu_device(gpu) if gpu is not None else None
+        params.use_gpu = device is not None
+        params.device = device
         params.n_threads = n_threads
         params.print_timings = False
         params.media_marker = MEDIA_MARKER.encode()

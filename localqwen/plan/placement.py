@@ -49,8 +49,9 @@ class Placement:
     image_max_tokens: int = 0
     """A vision model: the most tokens one image may become (llama.cpp scales a larger
     picture down to it); 0: the projector's own limit."""
-    projector_on_gpu: bool = True
-    """A vision model: its projector runs where the first layers are; False: in RAM, on the CPU."""
+    projector_gpu: int | None = 0
+    """A vision model: the card its projector runs on (counted there by the plan); None: in
+    RAM, on the CPU."""
 
     def __post_init__(self) -> None:
         if self.split_mode not in SPLIT_MODES:

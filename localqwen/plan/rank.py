@@ -228,7 +228,8 @@ def _with_projector(model: ModelSpec, build: Build, hw: Hardware, target: int, o
         budget = image_budget(model.vision, seen.placement.n_ctx)
         screenshot = model.vision.image_tokens(*SCREENSHOT, budget)
         note += f"; images up to {budget:,} tokens (a {SCREENSHOT[0]}x{SCREENSHOT[1]} screenshot: {screenshot:,})"
-        seen = replace(seen, placement=replace(seen.placement, image_max_tokens=budget, projector_on_gpu=where != "RAM"))
+        on = None if where == "RAM" else card.index  # type: ignore[union-attr]
+        seen = replace(seen, placement=replace(seen.placement, image_max_tokens=budget, projector_gpu=on))
     return replace(seen, note=note)
 
 

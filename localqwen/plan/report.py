@@ -53,7 +53,7 @@ def candidate_json(c: Candidate) -> dict[str, object]:
             "mmproj_bytes": c.build.mmproj_bytes,
             "projector_bytes": 0 if c.text_only else projector_bytes(c.build),  # weights and compute, as planned
             "max_image_tokens": None if c.text_only or p is None else p.image_max_tokens,  # one image, at most
-            "projector_on_gpu": None if c.text_only or p is None else p.projector_on_gpu,
+            "projector_gpu": None if c.text_only or p is None else p.projector_gpu,
             "text_only": c.text_only,
         },
     }
