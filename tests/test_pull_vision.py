@@ -81,3 +81,24 @@ def test_a_model_without_its_projector_on_disk_is_not_complete(world: World) -> 
     del world.hub.repos["org/tiny-VL-GGUF"].files["mmproj-tiny-vl-F32.gguf"]
     result = world.run("pull", "tiny-vl", "--hardware", "laptop-cpu-16g")
     assert result.returncode != 0 and "has no file mmproj-tiny-vl-F32.gguf" in result.stderr
+
+
+def test_any_hub_vision_repo_gets_its_projector_with_every_build(world: World, tiny_vl3: TinyVision,
+                                                                 tmp_path: Path) -> None:
+    """A repo outside the catalog (as ggml-org's and Qwen's own VL repos are to a person's
+    catalog): its projector is found, read for how the model sees, and pulled with the build."""
+    model, mmproj = tiny_vl3.model.read_bytes(), tiny_vl3.mmproj.read_bytes()
+    world.hub.add_repo("org/Tiny3-VL-GGUF", {"Tiny3-VL-Q8_0.gguf": model, "Tiny3-VL-F32.gguf": model + b"",
+                                             "mmproj-Tiny3-VL-F16.gguf": mmproj, "mmproj-Tiny3-VL-Q8_0.gguf": mmproj})
+    result = world.run("pull", "org/Tiny3-VL-GGUF:Q8_0", "--json")
+    assert result.returncode == 0, result.stderr
+    pulled = json.loads(result.stdout)
+    assert [Path(f["file"]).name for f in pulled["files"]] == ["Tiny3-VL-Q8_0.gguf", "mmproj-Tiny3-VL-Q8_0.gguf"]
+    saved = (world.home / "models" / "pulled-org--tiny3-vl-gguf.toml").read_text()
+    assert "vision = {patch = 16, merge = 2, max_image_tokens = 4096}" in saved
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(png(64, 48))
+    chat = world.run("chat", "org/Tiny3-VL-GGUF:Q8_0", "--plain", "--max-tokens", "4", "--no-think",
+                     stdin_text=f"/image {picture}\nwhat?\n", HF_HUB_OFFLINE="1")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.startswith("[attached cat.png: PNG 64x48")

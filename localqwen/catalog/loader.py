@@ -152,11 +152,15 @@ def model_toml(model: ModelSpec) -> str:
                 "fim", "params_b", "active_params_b"):
         lines.append(f"{key} = {value(getattr(model, key))}")
     lines.append("arch = {" + ", ".join(f"{k} = {value(v)}" for k, v in vars(model.arch).items()) + "}")
+    if model.vision is not None:
+        lines.append("vision = {" + ", ".join(f"{k} = {value(v)}" for k, v in vars(model.vision).items()) + "}")
     for build in model.builds:
         lines += ["", "[[model.build]]"] + [f"{key} = {value(getattr(build, key))}"
                                            for key in ("quant", "format", "repo", "files", "size_bytes")]
         if build.expert_bytes:
             lines.append(f"expert_bytes = {build.expert_bytes}")
+        if build.mmproj:
+            lines += [f"mmproj = {value(build.mmproj)}", f"mmproj_bytes = {build.mmproj_bytes}"]
     return "\n".join(lines) + "\n"
 
 

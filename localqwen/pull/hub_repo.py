@@ -61,9 +61,21 @@ def gguf_builds(repo: str, listing: RepoListing) -> list[Build]:
     return sorted(builds, key=lambda b: b.size_bytes)
 
 
+def projector_file(listing: RepoListing) -> str | None:
+    """The vision projector a repo ships for its builds: Q8_0 where there is one (what the
+    catalog's vision builds use), else F16, BF16, F32, else the first by name."""
+    found = sorted(name for name in listing.files if name.endswith(".gguf") and "mmproj" in name.lower())
+    for quant in ("Q8_0", "F16", "BF16", "F32"):
+        for name in found:
+            if quant_of(name) == quant:
+                return name
+    return found[0] if found else None
+
+
 def hub_model(repo: str, settings: HubSettings) -> ModelSpec:
-    """The repo as a model spec with every GGUF build it holds, planned from one header."""
-    from localqwen.catalog.gguf_arch import spec_from_header
+    """The repo as a model spec with every GGUF build it holds, planned from one header; a
+    vision model's builds each with the repo's projector (read from its own header)."""
+    from localqwen.catalog.gguf_arch import VISION_ARCHITECTURES, spec_from_header, vision_of
     from localqwen.catalog.remote import read_remote_header
 
     listing = list_repo(repo, settings)
@@ -74,4 +86,10 @@ def hub_model(repo: str, settings: HubSettings) -> ModelSpec:
     whole = [b for b in builds if not SPLIT_PART.match(b.files[0])] or builds
     header = read_remote_header(f"{settings.endpoint}/{repo}/resolve/{listing.commit}/{whole[0].files[0]}")
     spec = spec_from_header(header, repo=repo, files=whole[0].files)
+    projector = projector_file(listing) if spec.architecture in VISION_ARCHITECTURES else None
+    if projector is not None:
+        seen = read_remote_header(f"{settings.endpoint}/{repo}/resolve/{listing.commit}/{projector}")
+        size = listing.files[projector].size
+        builds = [replace(b, mmproj=projector, mmproj_bytes=size) for b in builds]
+        spec = replace(spec, vision=vision_of(seen))
     return replace(spec, id=repo, name=repo, builds=tuple(builds), source="hub")
