@@ -15,9 +15,8 @@ import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
 from functools import cache
+from pathlib import Path
 from types import ModuleType
 
 import llama_cpp
@@ -54,6 +53,7 @@ def mtmd_library() -> ModuleType:
 
 
 def _last_error() -> str:
+    """What mtmd said last since the call began (`_MESSAGES.clear()` before each one)."""
     return next((line for line in reversed(_MESSAGES) if line), "no reason given")
 
 
@@ -84,6 +84,7 @@ class Projector:
         that card, on the CPU."""
         projector_header(path)  # a file that is not a projector is refused here: given one, mtmd can abort
         mtmd = mtmd_library()
+        _MESSAGES.clear()
         params = mtmd.mtmd_context_params_default()
         device = gpu_device(gpu) if gpu is not None else None
         params.use_gpu = device is not None
@@ -105,6 +106,7 @@ class Projector:
     def tokenize(self, prompt: str, images: Sequence[Image]) -> tuple[list[int], list[ImageSpan]]:
         """The prompt's ids, each image a run of its own id where its marker is."""
         mtmd = mtmd_library()
+        _MESSAGES.clear()
         bitmaps: list[ctypes.c_void_p] = []
         chunks = None
         try:
@@ -126,6 +128,7 @@ class Projector:
     def evaluate(self, span: ImageSpan, lctx: llama_cpp.llama_context_p, position: int, n_batch: int) -> None:
         """Encode the image and put its embeddings in the KV cache at `position`."""
         mtmd = mtmd_library()
+        _MESSAGES.clear()
         new_position = llama_cpp.llama_pos(0)
         code = mtmd.mtmd_helper_eval_chunk_single(self._ctx, lctx, span.chunk, position, 0, n_batch, False,
                                                   ctypes.byref(new_position))
