@@ -11,6 +11,7 @@ source, how far it moves the position under Qwen's M-RoPE) travels beside the id
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import weakref
 from collections import deque
 from collections.abc import Sequence
@@ -148,6 +149,7 @@ class Projector:
         if not bitmap:
             raise ImageError(f"{image.name}: the image could not be decoded ({_last_error()})",
                              fix="send a valid PNG, JPEG, GIF or BMP file")
+        mtmd.mtmd_bitmap_set_id(bitmap, hashlib.sha256(image.data).hexdigest().encode())  # what image_id reads
         return bitmap
 
     @staticmethod
@@ -169,7 +171,7 @@ class Projector:
         return ids, spans
 
 
-def image_id(digest: bytes | None) -> int:
+def image_id(digest: bytes) -> int:
     """The negative id an image's embeddings carry in the cache: no token has it, and two
-    images share it only if their SHA-256 digests start alike."""
-    return -1 - int((digest or b"0").decode()[:7], 16)
+    images share it only if their SHA-256 digests (hex) start alike, 28 bits of them."""
+    return -1 - int(digest.decode()[:7], 16)
