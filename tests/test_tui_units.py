@@ -187,6 +187,8 @@ def test_the_continue_snippet_has_completions_and_chat_as_the_readme_shows() -> 
         ("llama.cpp", "http://127.0.0.1:8012", ["autocomplete"]),
         ("openai", "http://127.0.0.1:8012/v1", ["chat", "edit", "apply"])]
     assert models[1]["capabilities"] == ["tool_use"]
+    seeing = yaml.safe_load(continue_yaml(8012, "qwen2.5-vl-7b", images=True))["models"]
+    assert seeing[1]["capabilities"] == ["tool_use", "image_input"]  # Continue's own name: it lets pictures be attached
 
 
 def test_long_waits_say_how_far_they_have_come() -> None:

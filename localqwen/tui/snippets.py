@@ -11,8 +11,9 @@ def llama_vscode(port: int) -> str:
     return f'"llama-vscode.endpoint": "http://127.0.0.1:{port}"'
 
 
-def continue_yaml(port: int, model: str) -> str:
-    """Completions through llama.cpp's provider, chat (and its agent's tools) through OpenAI's."""
+def continue_yaml(port: int, model: str, images: bool = False) -> str:
+    """Completions through llama.cpp's provider, chat (and its agent's tools) through OpenAI's;
+    `images`: a vision model, so Continue lets a person attach pictures (its `image_input`)."""
     return (
         "models:\n"
         f"  - name: localqwen autocomplete\n"
@@ -26,16 +27,16 @@ def continue_yaml(port: int, model: str) -> str:
         f"    apiBase: http://127.0.0.1:{port}/v1\n"
         f"    apiKey: unused\n"
         f"    roles: [chat, edit, apply]\n"
-        f"    capabilities: [tool_use]"
+        f"    capabilities: [tool_use{', image_input' if images else ''}]"
     )
 
 
 SNIPPETS = (("llama.vim", "vim"), ("llama.vscode", "vscode"), ("Continue", "continue"))
 
 
-def snippet(kind: str, port: int, model: str) -> str:
+def snippet(kind: str, port: int, model: str, images: bool = False) -> str:
     if kind == "vim":
         return llama_vim(port)
     if kind == "vscode":
         return llama_vscode(port)
-    return continue_yaml(port, model)
+    return continue_yaml(port, model, images)

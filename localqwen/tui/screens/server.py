@@ -137,11 +137,15 @@ class ServerScreen(Screen[None]):
         loaded = self.main.loaded
         return loaded.engine.info.name if loaded else "MODEL"
 
+    def sees(self) -> bool:
+        loaded = self.main.loaded
+        return loaded is not None and loaded.engine.info.vision
+
     @on(Input.Changed, "#port")
     def show_snippets(self) -> None:
         text = self.query_one("#port", Input).value
         port = int(text) if text.isdigit() else DEFAULT_PORT
-        vim, vscode, cont = (snippet(kind, port, self.model_name()) for _, kind in SNIPPETS)
+        vim, vscode, cont = (snippet(kind, port, self.model_name(), self.sees()) for _, kind in SNIPPETS)
         # As Text: no markup ("[autocomplete]" is YAML), and the YAML keeps its indentation.
         self.query_one("#snippets", Static).update(Text(f"llama.vim     {vim}\nllama.vscode  {vscode}\nContinue (config.yaml):\n{cont}"))
 
@@ -151,7 +155,8 @@ class ServerScreen(Screen[None]):
     def copy_snippet(self, event: Button.Pressed) -> None:
         kind = (event.button.id or "").removeprefix("copy-")
         text = self.query_one("#port", Input).value
-        self.app.copy_to_clipboard(snippet(kind, int(text) if text.isdigit() else DEFAULT_PORT, self.model_name()))
+        port = int(text) if text.isdigit() else DEFAULT_PORT
+        self.app.copy_to_clipboard(snippet(kind, port, self.model_name(), self.sees()))
         self.notify(f"Copied the {dict((k, t) for t, k in SNIPPETS)[kind]} settings.")
 
     # --- start and stop --------------------------------------------------------------
