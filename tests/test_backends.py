@@ -32,6 +32,7 @@ def remote(tiny_opens_think: Path, tiny_qwen3: Path):
 def test_remote_info_comes_from_the_server(remote) -> None:
     server, backend = remote
     assert backend.info.name == "localqwen-tiny" and backend.info.n_ctx == server.host.chat.info.n_ctx
+    assert not backend.info.vision  # it lists its capabilities, and "multimodal" is not among them
 
 
 def test_remote_chat_streams_reasoning_and_content(remote) -> None:
@@ -184,6 +185,7 @@ def test_a_server_that_names_it_reasoning_as_vllm_does_is_split_too(vllm_like) -
     `reasoning_content`: the backend dropped all of it, so a thinking answer came back empty."""
     url, _ = vllm_like
     backend = OpenAIBackend(url)
+    assert backend.info.vision  # vLLM lists no capabilities: images go, and the server there decides
     assert backend.chat([ChatMessage("user", "1+1?")], max_tokens=8).collect() == ("Let me see. Two.", "2")
     backend.close()
 

@@ -45,7 +45,7 @@ class OpenAIBackend:
         n_ctx = int(entry.get("max_model_len") or UNKNOWN_CTX)
         self.info = ModelInfo(path=self.base_url, name=entry["id"], architecture="remote", n_ctx=n_ctx,
                               n_ctx_train=n_ctx, n_vocab=0, chat_template=None, fim=TEXT_FIM, tool_form="json",
-                              vision="multimodal" in (entry.get("capabilities") or ()))
+                              vision=_sees(entry))
 
     def _model_entry(self, wanted: str | None) -> dict:
         try:
@@ -201,6 +201,14 @@ def _message(m: ChatMessage) -> dict[str, object]:
     if m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
     return out
+
+
+def _sees(entry: dict) -> bool:
+    """Whether images may go to the model: llama-server (and localqwen) list "multimodal"
+    among a model's capabilities; a server that lists none (vLLM) decides for itself, and
+    its refusal comes back as its own error."""
+    capabilities = entry.get("capabilities")
+    return "multimodal" in capabilities if isinstance(capabilities, list) else True
 
 
 def _content(m: ChatMessage) -> list[dict[str, object]]:
