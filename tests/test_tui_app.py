@@ -591,3 +591,30 @@ async def test_a_model_that_reads_no_images_offers_no_attach(tiny_qwen3: Path, t
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert app.screen is chat(app)  # nothing opened: the key is off for this model
+
+
+async def test_a_picture_the_model_cannot_read_comes_back_with_the_text(tiny_vl, tmp_path: Path) -> None:
+    """Nothing is lost: a message refused for its picture returns to the input, the picture to
+    the attachments, and the notice names it."""
+    from localqwen.tui.screens.open_file import PathScreen
+    from tests.pictures import png
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(png(64, 48)[:40] + b"\0" * 64)  # a PNG's header, then no picture
+    app = make_app(TuiSettings(model=tiny_vl.model, data_dir=tmp_path, cursor_blink=False, max_tokens=6),
+                   pinned_services())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.loaded is not None, "the model to load")
+        screen = chat(app)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen), "the path input")
+        app.screen.query_one("#open-path", Input).value = str(broken)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen and screen.attached, "the image attached")
+        await pilot.press(*"what is it", "enter")
+        await wait_for(pilot, lambda: not screen.generating and "broken.png" in notices(app), "the refusal")
+        assert "the image could not be decoded" in notices(app)
+        assert screen.query_one("#prompt", Input).value == "what is it"
+        assert [image.name for image, _ in screen.attached] == ["broken.png"] and not screen.conversation.turns
+        await pilot.press("ctrl+g")  # (Ctrl+X is the input's cut)
+        assert not screen.attached

@@ -65,7 +65,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+n", "new_chat", "New", tooltip="A new conversation", id="chat.new"),
         Binding("ctrl+r", "history", "History", id="chat.history"),
         Binding("ctrl+o", "attach", "Image", tooltip="Attach an image to the next message", id="chat.attach"),
-        Binding("ctrl+x", "drop_images", "Drop", tooltip="Take the attached images off", id="chat.drop-images"),
+        Binding("ctrl+g", "drop_images", "Drop", tooltip="Take the attached images off", id="chat.drop-images"),
     ]
 
     thinking: reactive[bool] = reactive(True)
@@ -229,7 +229,7 @@ class ChatScreen(Screen[None]):
         line.display = bool(self.attached)
         line.update("  ".join(f"[image {image.name} · {facts.format} {facts.width}x{facts.height} · "
                               f"{size(len(image.data))}]" for image, facts in self.attached)
-                    + " goes with your next message · Ctrl+X takes it off")
+                    + " goes with your next message · Ctrl+G takes it off")
         self.refresh_bindings()
 
     # --- sending ---------------------------------------------------------------------
