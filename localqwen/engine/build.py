@@ -34,17 +34,29 @@ def ggml_library(stem: str) -> ctypes.CDLL:
 
 
 @functools.cache
+def _ggml() -> tuple[ctypes.CDLL, ctypes.CDLL]:
+    """libggml (the registry) and libggml-base (backends, devices), their calls declared, and
+    every backend a dynamic build loads registered."""
+    ggml, base = ggml_library("ggml"), ggml_library("ggml-base")
+    for lib, name, args, result in (
+        (ggml, "ggml_backend_reg_count", [], ctypes.c_size_t),
+        (ggml, "ggml_backend_reg_get", [ctypes.c_size_t], ctypes.c_void_p),
+        (ggml, "ggml_backend_dev_count", [], ctypes.c_size_t),
+        (ggml, "ggml_backend_dev_get", [ctypes.c_size_t], ctypes.c_void_p),
+        (base, "ggml_backend_reg_name", [ctypes.c_void_p], ctypes.c_char_p),
+        (base, "ggml_backend_reg_get_proc_address", [ctypes.c_void_p, ctypes.c_char_p], ctypes.c_void_p),
+        (base, "ggml_backend_dev_type", [ctypes.c_void_p], ctypes.c_int),
+    ):
+        call = getattr(lib, name)
+        call.argtypes, call.restype = args, result
+    llama_cpp.llama_backend_init()
+    return ggml, base
+
+
+@functools.cache
 def backends() -> tuple[Backend, ...]:
     """Every backend this llama.cpp registered, and whether it can split rows."""
-    ggml, base = ggml_library("ggml"), ggml_library("ggml-base")
-    ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
-    ggml.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
-    ggml.ggml_backend_reg_get.restype = ctypes.c_void_p
-    base.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
-    base.ggml_backend_reg_name.restype = ctypes.c_char_p
-    base.ggml_backend_reg_get_proc_address.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-    base.ggml_backend_reg_get_proc_address.restype = ctypes.c_void_p
-    llama_cpp.llama_backend_init()  # registers the backends a dynamic build loads
+    ggml, base = _ggml()
     found = []
     for i in range(ggml.ggml_backend_reg_count()):
         reg = ggml.ggml_backend_reg_get(i)
@@ -59,13 +71,7 @@ GPU_DEVICE = 1  # ggml_backend_dev_type's GGML_BACKEND_DEVICE_TYPE_GPU
 def gpu_device(index: int) -> int | None:
     """The `index`-th GPU llama.cpp lists, the card `main_gpu` names, as a ggml device (a
     pointer for a C call); None where there is no such card (a CPU build has none)."""
-    ggml, base = ggml_library("ggml"), ggml_library("ggml-base")
-    ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
-    ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-    ggml.ggml_backend_dev_get.restype = ctypes.c_void_p
-    base.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
-    base.ggml_backend_dev_type.restype = ctypes.c_int
-    llama_cpp.llama_backend_init()
+    ggml, base = _ggml()
     devices = (ggml.ggml_backend_dev_get(i) for i in range(ggml.ggml_backend_dev_count()))
     gpus = [device for device in devices if base.ggml_backend_dev_type(device) == GPU_DEVICE]
     return gpus[index] if 0 <= index < len(gpus) else None
