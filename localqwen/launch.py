@@ -211,9 +211,9 @@ def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], loc
     if build.runtime == "vllm":
         return _Target("vllm", label, model, build)
     path = _pulled_file(model, build, catalog.get(), locate)
-    projector = Path(mmproj).expanduser() if mmproj is not None else _pulled_projector(build, path)
-    if mmproj is not None:  # the person's projector, counted by its own size
-        model = with_projector(model, projector_header(mmproj), build)
+    projector = Path(mmproj).expanduser() if mmproj is not None else _projector_for(model, build, path)
+    if projector is not None and (mmproj is not None or not build.mmproj_bytes):  # counted by its own size
+        model = with_projector(model, projector_header(projector), build)
         build = next(b for b in model.builds if b.quant == build.quant)
     return _Target("gguf", label, model, build, path, projector)
 
@@ -225,14 +225,15 @@ def _projector_beside(path: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def _pulled_projector(build: Build, path: Path) -> Path | None:
-    """A pulled vision build's projector, from the cache (or beside an imported file)."""
+def _projector_for(model: ModelSpec, build: Build, path: Path) -> Path | None:
+    """A pulled vision build's projector (in the cache), else the one beside its file (an
+    imported GGUF, its projector downloaded beside it)."""
     from localqwen.pull.local import pulled_projector
 
-    if not build.mmproj:
-        return None
-    beside = path.parent / Path(build.mmproj).name
-    return pulled_projector(build) or (beside if beside.is_file() else None)
+    found = pulled_projector(build) if build.mmproj else None
+    if found is None and model.architecture in VISION_ARCHITECTURES:
+        found = _projector_beside(path)
+    return found
 
 
 def _pulled_repo(text: str, catalog: _Catalog) -> bool:

@@ -102,3 +102,14 @@ def test_any_hub_vision_repo_gets_its_projector_with_every_build(world: World, t
                      stdin_text=f"/image {picture}\nwhat?\n", HF_HUB_OFFLINE="1")
     assert chat.returncode == 0, chat.stderr
     assert chat.stdout.startswith("[attached cat.png: PNG 64x48")
+
+
+def test_an_imported_vision_gguf_reads_images_through_the_projector_beside_it(world: World, tiny_vl: TinyVision,
+                                                                             tmp_path: Path) -> None:
+    result = world.run("import", str(tiny_vl.model))  # its size is the catalog's tiny-vl F32: that build
+    assert result.returncode == 0 and "imported tiny-vl:F32" in result.stdout, result.stderr
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(png(64, 48))
+    chat = world.run("chat", "tiny-vl:F32", "--plain", "--max-tokens", "4", stdin_text=f"/image {picture}\nwhat?\n")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.startswith("[attached cat.png: PNG 64x48")  # found beside the file, as a path open finds it
