@@ -197,13 +197,9 @@ def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], loc
     if mmproj is not None and not Path(mmproj).expanduser().is_file():
         raise UserInputError(f"--mmproj {mmproj}: no such file", fix="give the path of the model's mmproj GGUF")
     if looks_like_path(text) and not _pulled_repo(text, catalog):
-        path = Path(text).expanduser()
-        projector = Path(mmproj).expanduser() if mmproj is not None else None
-        model = spec_from_file(path, projector)  # a missing or broken file: one line
-        if projector is None and model.architecture in VISION_ARCHITECTURES:
-            projector = _projector_beside(path)
-            model = spec_from_file(path, projector) if projector is not None else model
-        return _Target("gguf", text, model, model.builds[0], Path(model.source), projector)
+        return _file_target(text, Path(text).expanduser(), mmproj)
+    if (named := _imported_file(text, catalog)) is not None:
+        return _file_target(text, named, mmproj)
     from localqwen.pull import pull_target
 
     model, build = pull_target(text, catalog.get(), hardware, offline=True)  # opening never downloads
@@ -216,6 +212,29 @@ def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], loc
         model = with_projector(model, projector_header(projector), build)
         build = next(b for b in model.builds if b.quant == build.quant)
     return _Target("gguf", label, model, build, path, projector)
+
+
+def _file_target(text: str, path: Path, mmproj: str | None) -> _Target:
+    """A GGUF on disk, planned from its header; a vision model with its projector."""
+    projector = Path(mmproj).expanduser() if mmproj is not None else None
+    model = spec_from_file(path, projector)  # a missing or broken file: one line
+    if projector is None and model.architecture in VISION_ARCHITECTURES:
+        projector = _projector_beside(path)
+        model = spec_from_file(path, projector) if projector is not None else model
+    return _Target("gguf", text, model, model.builds[0], Path(model.source), projector)
+
+
+def _imported_file(text: str, catalog: _Catalog) -> Path | None:
+    """A GGUF imported under a name of its own (`import FILE --name NAME`), which no catalog
+    model has: opened as its file. None for any other name."""
+    from localqwen.pull.store import imported
+    from localqwen.pull.target import split_name
+
+    name, quant = split_name(text)
+    if any(m.id.lower() == name.lower() for m in catalog.get().models):
+        return None
+    found = [e for e in imported() if e.name.lower() == name.lower() and (quant is None or e.build.lower() == quant.lower())]
+    return Path(found[0].path) if len(found) == 1 else None
 
 
 def _projector_beside(path: Path) -> Path | None:

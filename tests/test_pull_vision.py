@@ -113,3 +113,17 @@ def test_an_imported_vision_gguf_reads_images_through_the_projector_beside_it(wo
     chat = world.run("chat", "tiny-vl:F32", "--plain", "--max-tokens", "4", stdin_text=f"/image {picture}\nwhat?\n")
     assert chat.returncode == 0, chat.stderr
     assert chat.stdout.startswith("[attached cat.png: PNG 64x48")  # found beside the file, as a path open finds it
+
+
+def test_a_gguf_imported_under_a_name_of_its_own_opens_by_that_name(world: World, tiny_vl: TinyVision,
+                                                                    tmp_path: Path) -> None:
+    """The README's `import FILE --name my-qwen`, then `chat my-qwen`: it said "unknown model"."""
+    result = world.run("import", str(tiny_vl.model), "--name", "my-vl")
+    assert result.returncode == 0, result.stderr
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(png(64, 48))
+    chat = world.run("chat", "my-vl", "--plain", "--max-tokens", "4", stdin_text=f"/image {picture}\nwhat?\n")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.startswith("[attached cat.png: PNG 64x48")
+    unknown = world.run("chat", "their-vl", "--plain", stdin_text="hi\n")
+    assert unknown.returncode == 2 and "unknown model 'their-vl'" in unknown.stderr
