@@ -181,3 +181,18 @@ def test_images_reach_a_remote_server_through_the_openai_backend(server) -> None
             backend.complete("<__media__>", images=[Image(PICTURE)])
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"prompt": {"prompt_string": 3, "multimodal_data": []}}, "a 'prompt' object needs 'prompt_string'"),
+    ({"prompt": {"prompt_string": "<__media__>", "multimodal_data": "AAAA"}}, "'multimodal_data' (a list)"),
+    ({"prompt": {"prompt_string": "<__media__>", "multimodal_data": [7]}}, "prompt.multimodal_data[0] must be a base64"),
+    ({"prompt": {"prompt_string": "<__media__>", "multimodal_data": ["@@"]}}, "prompt.multimodal_data[0]: the image data is not valid base64"),
+    ({"prompt": {"prompt_string": "no marker", "multimodal_data": [base64.b64encode(PICTURE).decode()]}},
+     "the prompt marks 0 places for images"),
+    ({"prompt": "[img-1]", "image_data": "AAAA"}, "'image_data' must be a list"),
+    ({"prompt": "[img-1]", "image_data": [{"id": 1, "data": None}]}, "image_data[0] must be a base64 string"),
+])
+def test_bad_multimodal_prompts_on_completion_get_a_400_naming_them(server, body: dict, message: str) -> None:
+    response = httpx.post(f"{server.url}/completion", json={**body, "n_predict": 2}, timeout=60)
+    assert response.status_code == 400 and message in response.json()["error"]["message"], response.text
