@@ -216,11 +216,10 @@ def _resolve(text: str, catalog: _Catalog, hardware: Callable[[], Hardware], loc
 
 def _file_target(text: str, path: Path, mmproj: str | None) -> _Target:
     """A GGUF on disk, planned from its header; a vision model with its projector."""
-    projector = Path(mmproj).expanduser() if mmproj is not None else None
-    model = spec_from_file(path, projector)  # a missing or broken file: one line
-    if projector is None and model.architecture in VISION_ARCHITECTURES:
-        projector = _projector_beside(path)
-        model = spec_from_file(path, projector) if projector is not None else model
+    model = spec_from_file(path)  # a missing or broken file: one line
+    projector = Path(mmproj).expanduser() if mmproj is not None else _projector_for(model, model.builds[0], path)
+    if projector is not None:  # counted by the plan beside the model
+        model = with_projector(model, projector_header(projector))
     return _Target("gguf", text, model, model.builds[0], Path(model.source), projector)
 
 

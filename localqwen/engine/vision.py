@@ -94,7 +94,6 @@ class Projector:
         params.print_timings = False
         params.media_marker = MEDIA_MARKER.encode()
         params.image_max_tokens = image_max_tokens
-        self.path = Path(path)
         self._ctx = mtmd.mtmd_init_from_file(str(path).encode(), model, params)
         if not self._ctx:
             raise ModelLoadError(f"{path}: llama.cpp could not load this vision projector ({_last_error()})",
@@ -102,7 +101,6 @@ class Projector:
         if not mtmd.mtmd_support_vision(self._ctx):
             self.close()
             raise ModelLoadError(f"{path}: this projector reads no images (an audio one?)")
-        self.image_max_tokens = image_max_tokens
 
     def tokenize(self, prompt: str, images: Sequence[Image]) -> tuple[list[int], list[ImageSpan]]:
         """The prompt's ids, each image a run of its own id where its marker is."""
