@@ -11,7 +11,9 @@ Not part of the tests: vLLM's CPU build and its torch are gigabytes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -25,14 +27,35 @@ from localqwen.engine.vllm import VllmLaunch
 from localqwen.launch import free_port
 from localqwen.tinymodel.hf import write_tiny_hf
 
+CITIES = ["Paris", "Rome"]
 WEATHER_TOOL = {
     "type": "function",
     "function": {
         "name": "get_weather",
         "description": "The weather in a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        # an enum: inside a free string a random model never chooses to close the quote
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": CITIES}},
+                       "required": ["city"], "additionalProperties": False},
     },
 }
+RANDOM_MODEL_FLAGS = ["--structured-outputs-config", '{"backend":"xgrammar","disable_any_whitespace":true}']
+"""What a model of random weights needs, beside the plan's launch, for its forced call to end.
+xgrammar lets JSON carry any amount of whitespace, and greedy random weights choose it
+for ever (the loop vLLM issues 50989 and 54497 report for real Qwen models too): compact
+JSON takes the choice away. vLLM 0.32's strict tool calling (structural tags) does not
+read this setting, so the run also sets VLLM_ENFORCE_STRICT_TOOL_CALLING=0: a required
+call is then shaped by the tools' JSON schema, which does."""
+
+
+def made_call(calls: list) -> bool:
+    """One call to get_weather whose arguments are the object the schema asks for."""
+    if len(calls) != 1 or calls[0].function.name != "get_weather":
+        return False
+    try:
+        arguments = json.loads(calls[0].function.arguments)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(arguments, dict) and arguments.get("city") in CITIES
 
 
 def main() -> int:
@@ -53,9 +76,12 @@ def main() -> int:
                             port=free_port(), served_name="tiny-qwen3")
         url = f"http://127.0.0.1:{launch.port}"
         log = Path(tmp) / "vllm.log"
-        env = {"PATH": f"{args.vllm_bin}{os.pathsep}{os.environ.get('PATH', '')}", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_TARGET_DEVICE": "cpu"}
-        child = ChildServer(launch.argv(), url, log, start_timeout=args.timeout, env=env)
-        print("$ " + launch.shell(), flush=True)
+        env = {"PATH": f"{args.vllm_bin}{os.pathsep}{os.environ.get('PATH', '')}", "VLLM_CPU_KVCACHE_SPACE": "1",
+               "VLLM_TARGET_DEVICE": "cpu", "VLLM_ENFORCE_STRICT_TOOL_CALLING": "0"}
+        argv = launch.argv() + RANDOM_MODEL_FLAGS
+        child = ChildServer(argv, url, log, start_timeout=args.timeout, env=env)
+        print(f"$ {launch.shell()}  # the plan's launch\n    + {shlex.join(RANDOM_MODEL_FLAGS)}"
+              "  # and VLLM_ENFORCE_STRICT_TOOL_CALLING=0, for random weights", flush=True)
         started = time.monotonic()
         try:
             child.start()
@@ -108,11 +134,11 @@ def check_openai_routes(url: str, record) -> None:
            f"content {message.content!r:.60}, reasoning {reasoning!r:.60}")
     called = client.chat.completions.create(  # thinking off: the template closes the think block first
         model="tiny-qwen3", messages=[{"role": "user", "content": "weather in Paris?"}], tools=[WEATHER_TOOL],
-        tool_choice="required", max_tokens=64, temperature=0,
+        tool_choice="required", parallel_tool_calls=False, max_tokens=64, temperature=0,
         extra_body={"chat_template_kwargs": {"enable_thinking": False}},
     )
     calls = called.choices[0].message.tool_calls or []
-    record("tool call (tool_choice required)", bool(calls) and calls[0].function.name == "get_weather",
+    record("tool call (tool_choice required)", made_call(calls),
            f"{[(c.function.name, c.function.arguments) for c in calls]}")
     completion = client.completions.create(model="tiny-qwen3", prompt="def add(a, b):", max_tokens=12, temperature=0)
     record("/v1/completions", bool(completion.choices[0].text), repr(completion.choices[0].text[:60]))
@@ -146,15 +172,17 @@ def check_localqwen_serve(url: str, record) -> None:
         record("chat through localqwen serve --backend", bool(message.content or reasoning),
                f"content {message.content!r:.40}, reasoning {reasoning!r:.40}")
         try:
-            called = client.chat.completions.create(
-                model="tiny-qwen3", messages=[{"role": "user", "content": "weather in Paris?"}], tools=[WEATHER_TOOL],
-                tool_choice="required", max_tokens=64, temperature=0)
+            asked = {"model": "tiny-qwen3", "messages": [{"role": "user", "content": "weather in Paris?"}],
+                     "tools": [WEATHER_TOOL], "tool_choice": "required", "parallel_tool_calls": False,
+                     "max_tokens": 64, "temperature": 0}
+            called = client.chat.completions.create(**asked)
             calls = called.choices[0].message.tool_calls or []
-            # vLLM's own answer above may carry arguments that are not a JSON object (a random
-            # model, and vLLM's CPU build did not hold the schema here): localqwen then gives
-            # the call back as text, as it does a local model's malformed call.
-            record("tool call through localqwen serve --backend", bool(calls),
-                   f"{[(c.function.name, c.function.arguments) for c in calls]} content {called.choices[0].message.content!r:.80}")
+            record("tool call through localqwen serve --backend", made_call(calls),
+                   f"{[(c.function.name, c.function.arguments) for c in calls]} finish {called.choices[0].finish_reason}")
+            chunks = list(client.chat.completions.create(**asked, stream=True))
+            pieces = [t for c in chunks if c.choices for t in (c.choices[0].delta.tool_calls or [])]
+            record("streamed tool call through localqwen serve --backend",
+                   len(pieces) == 1 and made_call(pieces), f"{[(t.function.name, t.function.arguments) for t in pieces]}")
         except Exception as exc:  # noqa: BLE001 - a report, not a crash
             record("tool call through localqwen serve --backend", False, f"{type(exc).__name__}: {str(exc)[:160]}")
         infill = httpx.post(f"http://127.0.0.1:{port}/infill", json={"input_prefix": "def f():\n", "input_suffix": "",

@@ -8,12 +8,13 @@ import socket
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from localqwen.catalog.loader import load_catalog
 from localqwen.engine.child import ChildError, ChildServer
 from localqwen.engine.openai_backend import BackendError, OpenAIBackend
-from localqwen.engine.types import GREEDY, ChatMessage, ToolCall
+from localqwen.engine.types import GREEDY, ChatMessage, ToolCall, ToolUse
 from localqwen.engine.vllm import launch_for, vllm_ready
 from localqwen.hardware import load_profile
 from localqwen.plan import choose, plan_model
@@ -203,7 +204,7 @@ def test_tool_calls_go_through_a_remote_backend_and_localqwen_serve(vllm_like) -
     call = ToolCall("get_weather", '{"city": "Rome"}', "call_1")
     history = [ChatMessage("user", "weather in Rome?"), ChatMessage("assistant", "", (call,)),
                ChatMessage("tool", "sunny", tool_call_id="call_1"), ChatMessage("user", "and in Paris?")]
-    _, content = backend.chat(history, max_tokens=32, tools=[WEATHER]).collect()
+    _, content = backend.chat(history, max_tokens=32, tools=ToolUse((WEATHER,))).collect()
     backend.close()
     assert content == '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     sent = bodies[-1]
@@ -223,6 +224,19 @@ def test_tool_calls_go_through_a_remote_backend_and_localqwen_serve(vllm_like) -
         assert (made.function.name, json.loads(made.function.arguments)) == ("get_weather", {"city": "Paris"})
         assert answer.choices[0].finish_reason == "tool_calls"
         assert bodies[-1]["tool_choice"] == "required" and "guided_grammar" not in bodies[-1]
+        assert "parallel_tool_calls" not in bodies[-1]
+        # the request's own words go on: a function named, one call only, arguments held to the schema
+        strict = {"type": "function", "function": {**WEATHER["function"], "strict": True}}
+        named = {"type": "function", "function": {"name": "get_weather"}}
+        answer = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "weather in Paris?"}],
+                                                tools=[strict], tool_choice=named, parallel_tool_calls=False, max_tokens=32)
+        assert answer.choices[0].message.tool_calls[0].function.name == "get_weather"
+        assert (bodies[-1]["tool_choice"], bodies[-1]["parallel_tool_calls"]) == (named, False)
+        assert bodies[-1]["tools"] == [strict]
+        both = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=30, json={
+            "messages": [{"role": "user", "content": "hi"}], "tools": [WEATHER], "tool_choice": "required",
+            "response_format": {"type": "json_object"}})
+        assert both.status_code == 400 and "cannot both shape one answer" in both.json()["error"]["message"]
     finally:
         proc.terminate()
         proc.communicate(timeout=30)

@@ -12,9 +12,10 @@ import openai
 import pytest
 
 from localqwen.engine.chat_template import render_chat
+from localqwen.engine.errors import GrammarError
 from localqwen.engine.llama import LlamaEngine
 from localqwen.engine.tool_calls import ToolCallSplitter, call_grammar, parse_call, tool_form
-from localqwen.engine.types import ChatMessage, Sampling, ToolCall
+from localqwen.engine.types import ChatMessage, Sampling, ToolCall, ToolUse
 from localqwen.plan.placement import Placement
 from localqwen.tinymodel import TinySpec, write_tiny_gguf
 from localqwen.tinymodel.template import QWEN3_CHAT_TEMPLATE
@@ -106,12 +107,12 @@ def tiny_tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("form", ["json", "xml"])
 def test_a_required_call_is_what_the_grammar_lets_out(tiny_tools: Path, form: str) -> None:
     """Random weights, any seed: the answer is well-formed calls to the offered tools."""
-    grammar = call_grammar([WEATHER, CLOCK], form)  # type: ignore[arg-type]
+    grammar = call_grammar(ToolUse((WEATHER, CLOCK), "required"), form)  # type: ignore[arg-type]
     with LlamaEngine(tiny_tools, Placement(n_ctx=1024, n_threads=2)) as engine:
         for seed in range(4):
             sampling = Sampling(temperature=1.0, top_p=1.0, top_k=0, seed=seed, grammar=grammar)
             with engine.chat(CONVERSATION[:1], thinking=False, sampling=sampling, max_tokens=160,
-                             tools=[WEATHER, CLOCK]) as stream:
+                             tools=ToolUse((WEATHER, CLOCK))) as stream:
                 _, answer = stream.collect()
             assert stream.stats.stop_reason != "length", answer
             splitter = ToolCallSplitter(form, [WEATHER, CLOCK])  # type: ignore[arg-type]
@@ -120,11 +121,37 @@ def test_a_required_call_is_what_the_grammar_lets_out(tiny_tools: Path, form: st
             assert all(i.name in ("get_weather", "get_time") for i in items)  # type: ignore[union-attr]
 
 
+def test_the_engine_holds_a_required_single_call_itself(tiny_tools: Path) -> None:
+    """`ToolUse` asks the engine for the call; with `parallel` false the grammar lets out one,
+    however a random model would go on."""
+    use = ToolUse((WEATHER, CLOCK), "required", parallel=False)
+    with LlamaEngine(tiny_tools, Placement(n_ctx=1024, n_threads=2)) as engine:
+        for seed in range(4):
+            sampling = Sampling(temperature=1.0, top_p=1.0, top_k=0, seed=seed)
+            with engine.chat(CONVERSATION[:1], thinking=False, sampling=sampling, max_tokens=160, tools=use) as stream:
+                _, answer = stream.collect()
+            assert stream.stats.stop_reason == "eos", answer
+            items = ToolCallSplitter("json", [WEATHER, CLOCK]).feed(answer)
+            assert len(items) == 1 and isinstance(items[0], ToolCall), answer
+        with pytest.raises(GrammarError, match="cannot both shape one answer"):
+            engine.chat(CONVERSATION[:1], thinking=False, sampling=Sampling(grammar='root ::= "x"'), tools=use)
+
+
+def test_calls_after_the_first_are_dropped_where_parallel_calls_are_off() -> None:
+    two = ('<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>\n'
+           '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>')
+    splitter = ToolCallSplitter("json", [WEATHER, CLOCK], parallel=False)
+    assert [i.name for i in splitter.feed(two) + splitter.flush()] == ["get_time"]  # type: ignore[union-attr]
+    bare = ToolCallSplitter("json", [WEATHER, CLOCK], parallel=False)
+    bodies = '{"name": "get_time", "arguments": {}}\n{"name": "get_time", "arguments": {}}'
+    assert len(bare.feed(bodies) + bare.flush()) == 1
+
+
 def test_a_named_function_is_the_only_one_called(tiny_tools: Path) -> None:
-    grammar = call_grammar([WEATHER, CLOCK], "json", "get_time")
+    grammar = call_grammar(ToolUse((WEATHER, CLOCK), "get_time"), "json")
     assert "get_weather" not in grammar
     with pytest.raises(Exception, match="not among the tools"):
-        call_grammar([WEATHER], "json", "nope")
+        call_grammar(ToolUse((WEATHER,), "nope"), "json")
 
 
 # --- the server, through the official openai client -------------------------------------
@@ -163,6 +190,20 @@ def test_a_streamed_call_accumulates_as_the_sdk_expects(tiny_tools: Path) -> Non
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+def test_parallel_tool_calls_false_gives_one_call_streamed_or_not(tiny_tools: Path) -> None:
+    with live_server(tiny_tools, tiny_tools, n_ctx=2048) as server:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused")
+        asked = {"model": "anything", "messages": [{"role": "user", "content": "Weather, and the time?"}],
+                 "tools": [WEATHER, CLOCK], "tool_choice": "required", "parallel_tool_calls": False,
+                 "max_tokens": 200, "temperature": 1.0}
+        for seed in range(3):
+            answer = client.chat.completions.create(**asked, seed=seed)
+            assert len(answer.choices[0].message.tool_calls or []) == 1, answer
+            chunks = list(client.chat.completions.create(**asked, seed=seed, stream=True))
+            calls = [t for c in chunks if c.choices for t in (c.choices[0].delta.tool_calls or [])]
+            assert [t.index for t in calls] == [0], calls
+
+
 @pytest.mark.parametrize(("change", "named"), [
     ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools[0].function.name"),
     ({"tools": "get_weather"}, "'tools' must be a list"),
@@ -171,6 +212,8 @@ def test_a_streamed_call_accumulates_as_the_sdk_expects(tiny_tools: Path) -> Non
     ({"tools": [WEATHER], "tool_choice": "sometimes"}, "'tool_choice' must be"),
     ({"tools": [], "tool_choice": "required"}, "'tools' is empty"),
     ({"tools": [WEATHER], "tool_choice": "required", "response_format": {"type": "json_object"}}, "cannot both"),
+    ({"tools": [WEATHER], "parallel_tool_calls": "no"}, "'parallel_tool_calls' must be true or false"),
+    ({"tools": [{"type": "function", "function": {"name": "f", "strict": "yes"}}]}, "'tools[0].function.strict'"),
     ({"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "x", "tool_call_id": "c"}]},
      "messages[1]' is a tool result"),
     ({"messages": [{"role": "user", "content": "hi"},

@@ -8,12 +8,12 @@ cancels the completion a newer one replaces; the TUI's Esc cancels its own answe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from localqwen.engine.sampling import Presets
 from localqwen.engine.stream import Stream
-from localqwen.engine.types import ChatMessage, ExtraChunk, Image, ModelInfo, Sampling
+from localqwen.engine.types import ChatMessage, ExtraChunk, Image, ModelInfo, Sampling, ToolUse
 
 
 class Backend(Protocol):
@@ -35,11 +35,12 @@ class Backend(Protocol):
         sampling: Sampling | None = None,
         max_tokens: int | None = None,
         stop: Sequence[str] = (),
-        tools: Sequence[Mapping] = (),
+        tools: ToolUse | None = None,
     ) -> Stream:
-        """`tools`: OpenAI function tools offered to the model; its calls come back as
-        text in the template's own form (engine/tool_calls.py reads them). A message's
-        `images` are read where the model can see (`info.vision`), refused where not."""
+        """`tools`: OpenAI function tools offered to the model, and whether a call is
+        required; its calls come back as text in the template's own form (engine/tool_calls.py
+        reads them). A message's `images` are read where the model can see (`info.vision`),
+        refused where not."""
         ...
 
     def fim(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import codecs
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import llama_cpp
@@ -27,9 +28,12 @@ from localqwen.engine.thinking import ThinkSplitter
 from localqwen.engine.tensor_overrides import CpuOverrides, expert_patterns
 from localqwen.engine import load_progress
 from localqwen.engine.weights import ParamsHook, open_llama, release
-from localqwen.engine.types import GREEDY, MEDIA_MARKER, ChatMessage, Delta, ExtraChunk, Image, ModelInfo, Sampling
+from localqwen.engine.tool_calls import call_grammar, one_shape, tool_form
+from localqwen.engine.types import (
+    GREEDY, MEDIA_MARKER, ChatMessage, Delta, ExtraChunk, Image, ModelInfo, Sampling, ToolUse,
+)
 from localqwen.engine.errors import (
-    FimUnsupportedError, ImageError, ImagesUnsupportedError, ModelLoadError, PromptTooLongError,
+    FimUnsupportedError, GrammarError, ImageError, ImagesUnsupportedError, ModelLoadError, PromptTooLongError,
 )
 from localqwen.engine.vision import ImageSpan, Projector
 from localqwen.hardware.cpu import cpu_counts
@@ -201,15 +205,20 @@ class LlamaEngine:
         sampling: Sampling | None = None,
         max_tokens: int | None = None,
         stop: Sequence[str] = (),
-        tools: Sequence[Mapping] = (),
+        tools: ToolUse | None = None,
     ) -> Stream:
         """Chat with the model's own template. `thinking=None`: `/think`, `/no_think`, else
-        on; a model that always or never thinks does so whatever is asked."""
+        on; a model that always or never thinks does so whatever is asked. A call `tools`
+        require is made certain by a grammar over the template's own call form."""
         thinking = resolve_thinking(self.info.thinking_mode, thinking, messages, self.info.thinking_default)
         template = self.info.chat_template
         if not template:
             raise ModelLoadError(f"{self.info.path}: the GGUF has no chat template")
-        prompt = render_chat(template, messages, enable_thinking=thinking, tools=tools)
+        use = tools or ToolUse()
+        sampling = sampling or self.presets.for_chat(thinking)
+        if use.forced:
+            sampling = replace(sampling, grammar=self._call_grammar(use, template, sampling))
+        prompt = render_chat(template, messages, enable_thinking=thinking, tools=use.tools)
         images = [image for message in messages for image in message.images]
         for i, message in enumerate(messages):
             if images and message.content.count(MEDIA_MARKER) != len(message.images):
@@ -217,14 +226,15 @@ class LlamaEngine:
                                  f"{message.content.count(MEDIA_MARKER)} places for images ({MEDIA_MARKER})")
         tokens, spans = self._read_prompt(prompt, images)
         splitter = ThinkSplitter(in_think=opens_thinking(prompt))
-        return self.generate(
-            tokens,
-            sampling=sampling or self.presets.for_chat(thinking),
-            max_tokens=max_tokens,
-            stop=stop,
-            splitter=splitter,
-            images=spans,
-        )
+        return self.generate(tokens, sampling=sampling, max_tokens=max_tokens, stop=stop, splitter=splitter,
+                             images=spans)
+
+    def _call_grammar(self, use: ToolUse, template: str, sampling: Sampling) -> str:
+        form = tool_form(template)
+        if form is None:
+            raise GrammarError(f"{self.info.name}: its chat template has no tool calls, so none can be required")
+        one_shape(use, sampling.grammar)
+        return call_grammar(use, form)
 
     def fim(
         self,

@@ -13,7 +13,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import httpx
 
@@ -21,8 +21,11 @@ from localqwen.engine.fim import FIM_TEXTS
 from localqwen.engine.sampling import QWEN_PRESETS, Presets
 from localqwen.engine.stream import Stream
 from localqwen.engine.thinking import ThinkSplitter
+from localqwen.engine.tool_calls import one_shape
 from localqwen.engine.images import check_image
-from localqwen.engine.types import MEDIA_MARKER, ChatMessage, Delta, ExtraChunk, FimTokens, Image, ModelInfo, Sampling
+from localqwen.engine.types import (
+    MEDIA_MARKER, ChatMessage, Delta, ExtraChunk, FimTokens, Image, ModelInfo, Sampling, ToolUse,
+)
 from localqwen.engine.errors import BackendError, ImagesUnsupportedError
 
 UNKNOWN_CTX = 32768  # when the server does not say (vLLM and localqwen report max_model_len)
@@ -69,19 +72,17 @@ class OpenAIBackend:
     # --- requests ---------------------------------------------------------------------
 
     def chat(self, messages: Sequence[ChatMessage], *, thinking: bool | None = None, sampling: Sampling | None = None,
-             max_tokens: int | None = None, stop: Sequence[str] = (), tools: Sequence[Mapping] = ()) -> Stream:
-        """`tools` go to the server as they are; its answer's calls (structured fields, parsed
-        by its own tool parser) come back as Qwen's JSON `<tool_call>` text (`info.tool_form`),
-        which the caller reads as it reads a local model's. A call the caller made certain with
-        a grammar is asked of the server as `tool_choice: required` instead."""
+             max_tokens: int | None = None, stop: Sequence[str] = (), tools: ToolUse | None = None) -> Stream:
+        """`tools` go to the server in OpenAI's words (`tool_choice`, `parallel_tool_calls`),
+        for its own tool parser to hold the answer to them; its answer's calls (structured
+        fields) come back as Qwen's JSON `<tool_call>` text (`info.tool_form`), which the
+        caller reads as it reads a local model's."""
         sampling = sampling or self.presets.for_chat(thinking is not False)
         body: dict[str, object] = {"messages": [_message(m) for m in messages], **self._sampling(sampling),
                                    "stop": list(stop) or None}
-        if tools:
-            body["tools"] = list(tools)
-            if sampling.grammar is not None:
-                del body["grammar"], body["guided_grammar"]  # the server's own tool parser shapes the call
-                body["tool_choice"] = "required"
+        one_shape(tools, sampling.grammar)
+        if tools is not None and tools.tools:
+            body.update(_tool_fields(tools))
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
         if thinking is not None:
@@ -200,6 +201,17 @@ def _message(m: ChatMessage) -> dict[str, object]:
                              for c in m.tool_calls]
     if m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
+    return out
+
+
+def _tool_fields(use: ToolUse) -> dict[str, object]:
+    out: dict[str, object] = {"tools": list(use.tools)}
+    if use.choice == "required":
+        out["tool_choice"] = "required"
+    elif use.choice != "auto":
+        out["tool_choice"] = {"type": "function", "function": {"name": use.choice}}
+    if not use.parallel:
+        out["parallel_tool_calls"] = False
     return out
 
 

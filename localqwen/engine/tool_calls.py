@@ -17,7 +17,7 @@ from typing import Literal
 
 from localqwen.engine.errors import GrammarError
 from localqwen.engine.thinking import partial_tag_len
-from localqwen.engine.types import ToolCall
+from localqwen.engine.types import ToolCall, ToolUse
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 ToolForm = Literal["json", "xml"]
@@ -90,10 +90,12 @@ class ToolCallSplitter:
     Text that may be the start of `<tool_call>` (and newlines, which go with a call that
     follows) is held until the next piece settles it; a call is given once its closing
     tag has come. A block that does not parse as a
-    call is given back as the text it was."""
+    call is given back as the text it was. With `parallel` false (`parallel_tool_calls`),
+    calls after the first are dropped: a model left free may still write more."""
 
-    def __init__(self, form: ToolForm, tools: Sequence[Mapping]) -> None:
-        self.form, self.tools = form, tools
+    def __init__(self, form: ToolForm, tools: Sequence[Mapping], parallel: bool = True) -> None:
+        self.form, self.tools, self.parallel = form, tools, parallel
+        self._called = False
         self._text = ""
         self._inside = False
         self._began = False  # any text given out yet
@@ -121,7 +123,11 @@ class ToolCallSplitter:
                 break
             body, self._text, self._inside = self._text[:end], self._text[end + len(CLOSE):].lstrip("\n"), False
             call = parse_call(body, self.form, self.tools)
-            out.append(call if call is not None else OPEN + body + CLOSE)
+            if call is None:
+                out.append(OPEN + body + CLOSE)
+            elif self.parallel or not self._called:
+                out.append(call)
+            self._called = self._called or call is not None
         self._began = self._began or bool(out)
         return out
 
@@ -147,7 +153,7 @@ class ToolCallSplitter:
         bodies = [text] if _is_json(text) else [line for line in text.splitlines() if line.strip()]
         calls = [parse_call(body, "json", self.tools) for body in bodies]
         if calls and all(c is not None and c.name in offered for c in calls):
-            return calls  # type: ignore[return-value]
+            return calls if self.parallel else calls[:1]  # type: ignore[return-value]
         return []
 
 
@@ -164,23 +170,31 @@ def _add_text(out: list[str | ToolCall], text: str) -> None:
         out.append(text)
 
 
-def call_grammar(tools: Sequence[Mapping], form: ToolForm, only: str | None = None) -> str:
-    """GBNF for an answer that is one or more calls and nothing else (`tool_choice`
-    "required", or the function named `only`), with arguments valid under each tool's
-    parameters schema (JSON form) or naming its parameters (XML form)."""
+def one_shape(use: ToolUse | None, grammar: str | None) -> None:
+    """A required call and a response format each decide the whole answer: not both."""
+    if use is not None and use.forced and grammar is not None:
+        raise GrammarError("a response format and a required tool call cannot both shape one answer")
+
+
+def call_grammar(use: ToolUse, form: ToolForm) -> str:
+    """GBNF for an answer that is calls and nothing else (`tool_choice` "required", or one
+    function named), one call only where `parallel_tool_calls` is false, with arguments
+    valid under each tool's parameters schema (JSON form) or naming its parameters (XML)."""
     from localqwen.engine.grammar import json_schema_grammar
 
-    chosen = [t["function"] for t in tools if only is None or t["function"]["name"] == only]
+    only = None if use.choice == "required" else use.choice
+    chosen = [t["function"] for t in use.tools if only is None or t["function"]["name"] == only]
     if not chosen:
         raise GrammarError(f"tool_choice names {only!r}, which is not among the tools")
+    root = 'root ::= block ("\\n" block)*' if use.parallel else "root ::= block"
     if form == "json":
         schema = {"anyOf": [{"type": "object", "properties": {"name": {"const": f["name"]},
                                                                "arguments": f.get("parameters") or {"type": "object"}},
                              "required": ["name", "arguments"], "additionalProperties": False} for f in chosen]}
         inner = json_schema_grammar(schema, what="the tools' parameters")
         inner = re.sub(r"^root ::=", "call ::=", inner, flags=re.M)
-        return inner + '\nroot ::= block ("\\n" block)*\nblock ::= "<tool_call>\\n" call "\\n</tool_call>"\n'
-    rules = ['root ::= block ("\\n" block)*', 'block ::= "<tool_call>\\n<function=" function "</function>\\n</tool_call>"',
+        return inner + f'\n{root}\nblock ::= "<tool_call>\\n" call "\\n</tool_call>"\n'
+    rules = [root, 'block ::= "<tool_call>\\n<function=" function "</function>\\n</tool_call>"',
              "function ::= " + " | ".join(f"fn{i}" for i in range(len(chosen))),
              'value ::= [^<]*']
     for i, function in enumerate(chosen):

@@ -19,6 +19,23 @@ class ToolCall:
     id: str = ""
 
 
+@dataclass(frozen=True)
+class ToolUse:
+    """The tools a chat offers and what the request asks of them, as OpenAI's fields say it:
+    a local model is held to it by a grammar, a remote server is asked in the same words."""
+
+    tools: tuple[dict, ...] = ()
+    choice: str = "auto"
+    """"auto" (the model decides), "required" (one call at least), or the one function's name."""
+    parallel: bool = True
+    """More than one call in an answer (`parallel_tool_calls`)."""
+
+    @property
+    def forced(self) -> bool:
+        """The answer is calls and nothing else."""
+        return bool(self.tools) and self.choice != "auto"
+
+
 MEDIA_MARKER = "<__media__>"
 """Where an image sits in a message's content (llama.cpp mtmd's marker): one per image."""
 

@@ -235,17 +235,13 @@ async def chat_completions(request: Request) -> Response:
     grammar = _response_format(body)
     form = engine.info.tool_form or tool_form(engine.info.chat_template)
     offered = tools.parse_tools(body, form, model)
-    if offered.grammar is not None:
-        if grammar is not None:
-            raise ApiError(400, "'response_format' and a required tool call cannot both shape one answer")
-        grammar = offered.grammar
-    if grammar is not None:
+    if grammar is not None or offered.forced:
         thinking = False  # the grammar holds from the first token: no <think> part before the JSON
     info = engine.info
     preset_thinking = resolve_thinking(info.thinking_mode, thinking, messages, info.thinking_default)  # as the prompt will
     sampling = replace(_sampling(body, engine.presets.for_chat(preset_thinking)), grammar=grammar)
     stream = await asyncio.to_thread(engine.chat, messages, thinking=thinking, sampling=sampling, max_tokens=max_tokens,
-                                     stop=parse.stop_list(body), tools=offered.tools)  # tokenized off the event loop
+                                     stop=parse.stop_list(body), tools=offered)  # tokenized off the event loop
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     include_usage = _wants_usage(body)
 
@@ -254,7 +250,7 @@ async def chat_completions(request: Request) -> Response:
                 "system_fingerprint": FINGERPRINT,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
-    calls = ToolCallSplitter(form, offered.tools) if offered.tools and form is not None else None
+    calls = ToolCallSplitter(form, offered.tools, offered.parallel) if offered.tools and form is not None else None
 
     def finish(made_calls: bool) -> str:
         return "tool_calls" if made_calls else OPENAI_FINISH.get(stream.stats.stop_reason, "stop")

@@ -10,41 +10,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from localqwen.engine.tool_calls import ToolForm, call_grammar
-from localqwen.engine.types import ToolCall
+from localqwen.engine.tool_calls import ToolForm
+from localqwen.engine.types import ToolCall, ToolUse
 from localqwen.server.errors import ApiError
 
 
-@dataclass(frozen=True)
-class ToolRequest:
-    tools: list[dict]
-    """The tools offered to the model: none where `tool_choice` is "none"."""
-    grammar: str | None
-    """Where a call is required (or one function named), the grammar that makes it so."""
-
-
-def parse_tools(body: dict, form: ToolForm | None, model: str) -> ToolRequest:
+def parse_tools(body: dict, form: ToolForm | None, model: str) -> ToolUse:
+    """The request's tools and what it asks of them; none where `tool_choice` is "none"."""
     raw = body.get("tools")
+    parallel = body.get("parallel_tool_calls", True)
+    if not isinstance(parallel, bool):
+        raise ApiError(400, "'parallel_tool_calls' must be true or false")
     if raw is None or raw == []:
         if body.get("tool_choice") not in (None, "none", "auto"):
             raise ApiError(400, "'tool_choice' asks for a call but 'tools' is empty")
-        return ToolRequest([], None)
+        return ToolUse()
     if not isinstance(raw, list):
         raise ApiError(400, "'tools' must be a list")
-    tools = [_tool(tool, i) for i, tool in enumerate(raw)]
+    tools = tuple(_tool(tool, i) for i, tool in enumerate(raw))
     names = [t["function"]["name"] for t in tools]
     if len(set(names)) != len(names):
         raise ApiError(400, "'tools' names a function twice")
     choice = _choice(body.get("tool_choice", "auto"), names)
     if choice == "none":
-        return ToolRequest([], None)
+        return ToolUse()
     if form is None:
         raise ApiError(400, f"{model}: its chat template has no tool calls, so 'tools' cannot be offered to it")
-    if choice == "auto":
-        return ToolRequest(tools, None)
-    return ToolRequest(tools, call_grammar(tools, form, None if choice == "required" else choice))
+    return ToolUse(tools, choice, parallel)
 
 
 def _tool(tool: object, i: int) -> dict:
@@ -63,7 +56,13 @@ def _tool(tool: object, i: int) -> dict:
     parameters = function.get("parameters", {"type": "object", "properties": {}})
     if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
         raise ApiError(400, f"'{where}.function.parameters' must be a JSON schema of type object")
-    return {"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}
+    strict = function.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise ApiError(400, f"'{where}.function.strict' must be true or false")
+    kept: dict[str, object] = {"name": name, "description": description, "parameters": parameters}
+    if strict is not None:  # a remote server may hold the arguments to the schema only where asked
+        kept["strict"] = strict
+    return {"type": "function", "function": kept}
 
 
 def _choice(choice: object, names: Sequence[str]) -> str:
