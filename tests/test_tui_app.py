@@ -367,11 +367,12 @@ async def test_thinking_folds_away_once_the_answer_starts() -> None:
         assert box.display and not box.collapsed
         await turn.write("content", "The **answer**")
         await turn.write("content", " is 42.")
-        await turn.finish("stopped")
+        turn.finish("stopped")
         await pilot.pause()
         assert box.collapsed
         assert turn.query_one(".answer-text", Markdown).source == "The **answer** is 42."
         assert turn.query_one(".thinking-text", Markdown).source == "Let me *think*."
+        assert "is 42." in screen_text(pilot.app) and "stopped" in screen_text(pilot.app)  # all of it shows
 
 
 async def test_an_awq_build_opens_through_launch_and_says_what_vllm_needs(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ class ToolUse:
 
     tools: tuple[dict, ...] = ()
     choice: str = "auto"
-    """"auto" (the model decides), "required" (one call at least), or the one function's name."""
+    """Whether to call: "auto" (the model decides), "required" (one call at least), or the
+    name of the one function to call."""
     parallel: bool = True
     """More than one call in an answer (`parallel_tool_calls`)."""
 

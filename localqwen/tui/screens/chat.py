@@ -340,7 +340,7 @@ class ChatScreen(Screen[None]):
             except OSError:
                 pass  # a read-only data folder: the figure is simply not kept
         if self.answer is not None:
-            await self.answer.finish(STOP_NOTES.get(stats.stop_reason or "", ""))
+            self.answer.finish(STOP_NOTES.get(stats.stop_reason or "", ""))
         if self.conversation is not None:
             self.conversation.turns.append(Turn("assistant", reply.content, reply.reasoning))
             try:

@@ -1,8 +1,12 @@
 """The turns of a chat: a person's message, and an answer with its thinking above it.
 
-An answer streams through `Markdown.get_stream`, which appends to the document
-rather than re-rendering all of it per token. The thinking sits in a collapsible
-block that is open while the model thinks and folds away once the answer starts.
+An answer streams by `Markdown.append`, which parses only the document's tail rather
+than re-rendering all of it per piece; each piece is appended before the next message
+is read, so when the answer's end arrives all of it is on screen. (`Markdown.get_stream`
+appends from a task of its own, which its `stop()` cancels: a piece still being appended
+then could be left half laid out, and once the note under the answer never showed.)
+The thinking sits in a collapsible block that is open while the model thinks and folds
+away once the answer starts.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Label, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
 
 class UserTurn(Static):
@@ -21,14 +24,13 @@ class UserTurn(Static):
 
 
 class AnswerTurn(Vertical):
-    """One answer. `write` streams into it; `finish` ends the streams."""
+    """One answer. `write` streams into it; `finish` notes how it ended, where that is news."""
 
     def __init__(self, model: str, reasoning: str = "", content: str = "", *, done: bool = False) -> None:
         super().__init__(classes="answer-turn")
         self.border_title = model
         self._saved = (reasoning, content)
         self._done = done
-        self._streams: dict[str, MarkdownStream] = {}
         self.reasoning = reasoning
         self.content = content
 
@@ -42,28 +44,18 @@ class AnswerTurn(Vertical):
         meta.display = False
         yield meta
 
-    def _stream(self, kind: str) -> MarkdownStream:
-        if kind not in self._streams:
-            target = ".thinking-text" if kind == "reasoning" else ".answer-text"
-            self._streams[kind] = Markdown.get_stream(self.query_one(target, Markdown))
-        return self._streams[kind]
-
     async def write(self, kind: str, text: str) -> None:
         box = self.query_one(".thinking", Collapsible)
         if kind == "reasoning":
             box.display = True
             self.reasoning += text
         else:
-            if "content" not in self._streams and box.display:
+            if not self.content and box.display:
                 box.collapsed = True  # the answer has started: fold the thinking away
             self.content += text
-        await self._stream(kind).write(text)
+        await self.query_one(".thinking-text" if kind == "reasoning" else ".answer-text", Markdown).append(text)
 
-    async def finish(self, note: str = "") -> None:
-        for stream in self._streams.values():
-            await stream.stop()
-        self._streams.clear()
-        self._done = True
+    def finish(self, note: str = "") -> None:
         if note:
             meta = self.query_one(".answer-meta", Label)
             meta.update(note)
