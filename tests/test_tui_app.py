@@ -375,6 +375,28 @@ async def test_thinking_folds_away_once_the_answer_starts() -> None:
         assert "is 42." in screen_text(pilot.app) and "stopped" in screen_text(pilot.app)  # all of it shows
 
 
+async def test_a_paragraph_that_grows_at_once_shows_all_its_lines() -> None:
+    """Two pieces written before the new paragraph's first idle: Textual 8.2.8's Markdown kept
+    the paragraph one line high (the CI failure of `..._streams_thinking`); all of it must show."""
+    from textual.app import App, ComposeResult
+
+    from localqwen.tui.widgets.chat_turn import AnswerTurn
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield AnswerTurn("model")
+
+    async with Host().run_test(size=(40, 20)) as pilot:
+        turn = pilot.app.query_one(AnswerTurn)
+        await turn.write("reasoning", "A first paragraph.\n\n")
+        await pilot.pause()
+        await turn.write("reasoning", "short")  # a new paragraph, laid out at once...
+        await turn.write("reasoning", " and then a good deal more that wraps over the lines of a narrow screen, to its end")  # ...and grown
+        turn.finish("cut at the token limit")
+        await wait_for(pilot, lambda: "to its end" in screen_text(pilot.app) and "cut at the token" in screen_text(pilot.app),
+                       "every line of the paragraph, and the note under it")
+
+
 async def test_an_awq_build_opens_through_launch_and_says_what_vllm_needs(tmp_path: Path) -> None:
     """The TUI starts vLLM as the CLI does; here vLLM is not installed, so the notice says how to get it."""
     gpu_box = replace(fixed_machine(), gpus=load_profile("rtx4080-16g").gpus, gpu_offload=True)
