@@ -6,6 +6,11 @@ id made from the image's SHA-256, so the same picture in the next turn of a chat
 found in the cache and not encoded again. What only an image knows (its embeddings'
 source, how far it moves the position under Qwen's M-RoPE) travels beside the ids as
 `ImageSpan`s.
+
+Preparing a picture for the encoder (decoding it, scaling it to the patch grid, cutting
+the patches) takes about 50 ms for a 1080p one on a 2-core machine, and a chat sends every
+picture of its history again with each message; so the pictures of the last prompt are
+kept prepared, and the next prompt prepares only the new ones (0.1 ms for that picture).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import hashlib
 import weakref
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -59,21 +64,38 @@ def _last_error() -> str:
 
 
 @dataclass(eq=False)
-class ImageSpan:
-    """One image in a prompt: where its run of ids starts, how many embeddings it is,
-    how far it moves the position, and the encoder's input (freed with this object)."""
+class EncoderInput:
+    """A prepared picture, as mtmd hands it to the encoder (an input chunk); freed with this object."""
 
-    start: int
-    n_tokens: int
-    n_pos: int
-    chunk: ctypes.c_void_p = field(repr=False)
+    chunk: ctypes.c_void_p
 
     def __post_init__(self) -> None:
         weakref.finalize(self, mtmd_library().mtmd_input_chunk_free, self.chunk)
 
+
+@dataclass(frozen=True)
+class ImageSpan:
+    """One image in a prompt: where its run of ids starts, how many embeddings it is,
+    how far it moves the position, and the encoder's input (shared by every span of the
+    same picture)."""
+
+    start: int
+    n_tokens: int
+    n_pos: int
+    input: EncoderInput = field(repr=False)
+
     @property
     def end(self) -> int:
         return self.start + self.n_tokens
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """What one marker becomes: ids (a picture's run, with the text mtmd puts around it)
+    and its spans, counted from the piece's start."""
+
+    ids: list[int]
+    spans: list[ImageSpan]
 
 
 class Projector:
@@ -84,6 +106,8 @@ class Projector:
         """`gpu`: the card it runs on, where the plan counted it; None, or a build without
         that card, on the CPU."""
         projector_header(path)  # a file that is not a projector is refused here: given one, mtmd can abort
+        self._kept: dict[str, _Piece] = {}
+        """The last prompt's pictures, prepared, by SHA-256."""
         mtmd = mtmd_library()
         _MESSAGES.clear()
         params = mtmd.mtmd_context_params_default()
@@ -103,16 +127,36 @@ class Projector:
             raise ModelLoadError(f"{path}: this projector reads no images (an audio one?)")
 
     def tokenize(self, prompt: str, images: Sequence[Image]) -> tuple[list[int], list[ImageSpan]]:
-        """The prompt's ids, each image a run of its own id where its marker is."""
+        """The prompt's ids, each image a run of its own id where its marker is.
+
+        mtmd reads the text between markers, and each picture, apart from the rest; so
+        the prompt is read piece by piece, as mtmd would read it whole, and a picture the
+        last prompt held is not prepared again."""
+        texts = prompt.split(MEDIA_MARKER)
+        assert len(texts) == len(images) + 1, "the caller checks that each image has its marker"
+        ids, spans = self._read(texts[0], ()).ids, []
+        kept: dict[str, _Piece] = {}
+        for image, text in zip(images, texts[1:]):
+            digest = hashlib.sha256(image.data).hexdigest()
+            piece = kept.get(digest) or self._kept.get(digest) or self._read(MEDIA_MARKER, (image,), digest)
+            kept[digest] = piece
+            spans.extend(replace(span, start=len(ids) + span.start) for span in piece.spans)
+            ids.extend(piece.ids)
+            ids.extend(self._read(text, ()).ids)
+        self._kept = kept
+        return ids, spans
+
+    def _read(self, text: str, images: Sequence[Image], digest: str = "") -> _Piece:
+        """mtmd's reading of `text`, with `images` at its markers (`digest`: the one image's)."""
         mtmd = mtmd_library()
         _MESSAGES.clear()
         bitmaps: list[ctypes.c_void_p] = []
         chunks = None
         try:
-            bitmaps.extend(self._bitmap(image) for image in images)
+            bitmaps.extend(self._bitmap(image, digest) for image in images)
             chunks = mtmd.mtmd_input_chunks_init()
-            text = prompt.encode("utf-8")
-            given = mtmd.mtmd_input_text(text, len(text), False, True)
+            encoded = text.encode("utf-8")
+            given = mtmd.mtmd_input_text(encoded, len(encoded), False, True)
             array = (mtmd.mtmd_bitmap_p_ctypes * len(bitmaps))(*bitmaps)
             code = mtmd.mtmd_tokenize(self._ctx, chunks, ctypes.byref(given), array, len(bitmaps))
             if code != 0:
@@ -129,17 +173,18 @@ class Projector:
         mtmd = mtmd_library()
         _MESSAGES.clear()
         new_position = llama_cpp.llama_pos(0)
-        code = mtmd.mtmd_helper_eval_chunk_single(self._ctx, lctx, span.chunk, position, 0, n_batch, False,
+        code = mtmd.mtmd_helper_eval_chunk_single(self._ctx, lctx, span.input.chunk, position, 0, n_batch, False,
                                                   ctypes.byref(new_position))
         if code != 0:
             raise ImageError(f"llama.cpp could not encode an image (code {code}: {_last_error()})")
 
     def close(self) -> None:
+        self._kept = {}
         if self._ctx:
             mtmd_library().mtmd_free(self._ctx)
             self._ctx = None
 
-    def _bitmap(self, image: Image) -> ctypes.c_void_p:
+    def _bitmap(self, image: Image, digest: str) -> ctypes.c_void_p:
         mtmd = mtmd_library()
         check_image(image.data, image.name)
         buffer = (ctypes.c_uint8 * len(image.data)).from_buffer_copy(image.data)
@@ -147,11 +192,11 @@ class Projector:
         if not bitmap:
             raise ImageError(f"{image.name}: the image could not be decoded ({_last_error()})",
                              fix="send a valid PNG, JPEG, GIF or BMP file")
-        mtmd.mtmd_bitmap_set_id(bitmap, hashlib.sha256(image.data).hexdigest().encode())  # what image_id reads
+        mtmd.mtmd_bitmap_set_id(bitmap, digest.encode())  # what image_id reads
         return bitmap
 
     @staticmethod
-    def _ids(chunks: ctypes.c_void_p) -> tuple[list[int], list[ImageSpan]]:
+    def _ids(chunks: ctypes.c_void_p) -> _Piece:
         mtmd = mtmd_library()
         ids: list[int] = []
         spans: list[ImageSpan] = []
@@ -164,9 +209,9 @@ class Projector:
                 continue
             n_tokens = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
             spans.append(ImageSpan(len(ids), n_tokens, mtmd.mtmd_input_chunk_get_n_pos(chunk),
-                                   mtmd.mtmd_input_chunk_copy(chunk)))
+                                   EncoderInput(mtmd.mtmd_input_chunk_copy(chunk))))
             ids.extend([image_id(mtmd.mtmd_input_chunk_get_id(chunk))] * n_tokens)
-        return ids, spans
+        return _Piece(ids, spans)
 
 
 def image_id(digest: bytes) -> int:
