@@ -24,9 +24,9 @@ class GrowingParagraph(Markdown.BLOCKS["paragraph_open"]):  # Markdown's own par
     Textual 8.2.8 counts a widget's layout request (the count keys its cached size) only
     when none is pending. A paragraph given its text before it is mounted leaves one
     pending until its first idle; a layout run before then caches the paragraph's height,
-    and text that grows before then keeps that height until it grows again. At an answer's
-    end nothing does: its last lines and the note under it stayed off screen (tests/test_tui_app.py
-    `test_a_paragraph_that_grows_at_once_shows_all_its_lines`). So before it is mounted
+    and text that grows before then keeps that height until it grows again. At an
+    answer's end nothing does: its last lines and the note under it stayed off screen
+    (`test_a_paragraph_that_grows_at_once_shows_all_its_lines`). So before it is mounted
     the paragraph's text is set without a layout request; mounting lays it out anyway.
     """
 
