@@ -93,10 +93,23 @@ def test_positions_after_an_image_are_llama_cpps_own(family: tuple[TinyVision, V
         stream.collect()
         ours = engine.cached_tokens[len(stream.prompt_tokens):]  # the answer but its last token
     assert len(ours) == 11
-    assert ours == _mtmd_reference(tiny, prompt, picture, len(ours))
+    assert ours == _mtmd_reference(tiny, prompt, [picture], len(ours))
 
 
-def _mtmd_reference(tiny: TinyVision, prompt: str, picture: bytes, n: int) -> list[int]:
+def test_a_prompt_with_pictures_reads_as_mtmd_reads_it_whole(family: tuple[TinyVision, Vision]) -> None:
+    """The engine reads a prompt piece by piece (so that a picture can be kept prepared);
+    the answer is still the one mtmd's helper gives for the whole prompt: the same picture
+    twice, another between."""
+    prompt = "<|im_start|>user\nfirst <__media__> then <__media__>, again <__media__> what?<|im_end|>\n<|im_start|>assistant\n"
+    a, b, tiny = png(96, 64, shade=11), png(40, 80, shade=3), family[0]
+    with LlamaEngine(tiny.model, PLACEMENT, mmproj=tiny.mmproj) as engine:
+        stream = engine.complete(prompt, images=[Image(a), Image(b), Image(a)], sampling=GREEDY, max_tokens=12)
+        stream.collect()
+        ours = engine.cached_tokens[len(stream.prompt_tokens):]
+    assert ours == _mtmd_reference(tiny, prompt, [a, b, a], len(ours))
+
+
+def _mtmd_reference(tiny: TinyVision, prompt: str, pictures: list[bytes], n: int) -> list[int]:
     import ctypes
 
     import llama_cpp
@@ -107,11 +120,12 @@ def _mtmd_reference(tiny: TinyVision, prompt: str, picture: bytes, n: int) -> li
     params = mtmd.mtmd_context_params_default()
     params.use_gpu, params.n_threads, params.print_timings = False, 2, False
     ctx = mtmd.mtmd_init_from_file(str(tiny.mmproj).encode(), llm._model.model, params)
-    buffer = (ctypes.c_uint8 * len(picture)).from_buffer_copy(picture)
-    bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(ctx, buffer, len(picture), False)
+    bitmaps = [mtmd.mtmd_helper_bitmap_init_from_buf(ctx, (ctypes.c_uint8 * len(p)).from_buffer_copy(p), len(p), False)
+               for p in pictures]
     chunks, text = mtmd.mtmd_input_chunks_init(), prompt.encode()
     given = mtmd.mtmd_input_text(text, len(text), False, True)
-    assert mtmd.mtmd_tokenize(ctx, chunks, ctypes.byref(given), (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap), 1) == 0
+    array = (mtmd.mtmd_bitmap_p_ctypes * len(bitmaps))(*bitmaps)
+    assert mtmd.mtmd_tokenize(ctx, chunks, ctypes.byref(given), array, len(bitmaps)) == 0
     position = llama_cpp.llama_pos(0)
     assert mtmd.mtmd_helper_eval_chunks(ctx, llm.ctx, chunks, 0, 0, 512, True, ctypes.byref(position)) == 0
     batch, tokens, at = llama_cpp.llama_batch_init(1, 0, 1), [], position.value
@@ -126,7 +140,8 @@ def _mtmd_reference(tiny: TinyVision, prompt: str, picture: bytes, n: int) -> li
     finally:
         llama_cpp.llama_batch_free(batch)
         mtmd.mtmd_input_chunks_free(chunks)
-        mtmd.mtmd_bitmap_free(bitmap)
+        for bitmap in bitmaps:
+            mtmd.mtmd_bitmap_free(bitmap)
         mtmd.mtmd_free(ctx)
         llm.close()
     return tokens
@@ -139,81 +154,20 @@ def projector(family: tuple[TinyVision, Vision]):
     tiny = family[0]
     llm = llama_cpp.Llama(model_path=str(tiny.model), n_ctx=1024, n_threads=2, verbose=False)
     loaded = Projector(tiny.mmproj, llm._model.model, gpu=None, n_threads=2, image_max_tokens=0)
-    yield loaded, llm, tiny
+    yield loaded
     loaded.close()
     llm.close()
 
 
-def test_a_prompt_with_pictures_reads_as_mtmd_reads_it_whole(projector) -> None:
-    """Read piece by piece (so that a picture can be kept prepared), the prompt has the ids
-    and spans mtmd gives for all of it at once: the same picture twice, another between."""
-    prompt = "<|im_start|>user\nfirst <__media__> then <__media__>, again <__media__> what?<|im_end|>\n<|im_start|>assistant\n"
-    a, b = png(96, 64, shade=11), png(40, 80, shade=3)
-    ids, spans = projector[0].tokenize(prompt, [Image(a), Image(b), Image(a)])
-    assert ids == _mtmd_ids(projector, prompt, [a, b, a])
-    assert [(s.start, s.end) for s in spans] == [(i, i + n) for i, n in _runs(ids)]
-    assert spans[0].input is spans[2].input and spans[1].input is not spans[0].input  # one picture, prepared once
-
-
-def test_the_pictures_of_the_last_prompt_are_not_prepared_again(projector) -> None:
+def test_the_pictures_of_the_last_prompt_are_not_prepared_again(projector: Projector) -> None:
     a, b, c = (Image(png(64, 48, shade=s)) for s in (21, 22, 23))
-    _, first = projector[0].tokenize("look <__media__> and <__media__>", [a, b])
-    _, second = projector[0].tokenize("look <__media__> and <__media__>, now <__media__>", [a, b, c])
+    _, first = projector.tokenize("look <__media__> and <__media__>, <__media__>", [a, b, a])
+    assert first[0].input is first[2].input and first[1].input is not first[0].input  # one picture, prepared once
+    _, second = projector.tokenize("look <__media__> and <__media__>, now <__media__>", [a, b, c])
     assert second[0].input is first[0].input and second[1].input is first[1].input
-    _, third = projector[0].tokenize("only <__media__>", [c])
-    _, fourth = projector[0].tokenize("<__media__> again", [a])  # the last prompt had only c: a is prepared anew
+    _, third = projector.tokenize("only <__media__>", [c])
+    _, fourth = projector.tokenize("<__media__> again", [a])  # the last prompt had only c: a is prepared anew
     assert third[0].input is second[2].input and fourth[0].input is not first[0].input
-
-
-def _runs(ids: list[int]) -> list[tuple[int, int]]:
-    """(start, length) of each run of one negative id: the pictures' places."""
-    runs: list[tuple[int, int]] = []
-    for i, token in enumerate(ids):
-        if token < 0 and (i == 0 or ids[i - 1] != token):
-            runs.append((i, 0))
-        if token < 0:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
-    return runs
-
-
-def _mtmd_ids(projector, prompt: str, pictures: list[bytes]) -> list[int]:
-    """The prompt as mtmd tokenizes it whole, each picture as the run of ids the engine uses."""
-    import ctypes
-    import hashlib
-
-    from llama_cpp import mtmd_cpp as mtmd
-
-    from localqwen.engine.vision import image_id
-
-    _, llm, tiny = projector
-    params = mtmd.mtmd_context_params_default()
-    params.use_gpu, params.n_threads, params.print_timings = False, 2, False
-    ctx = mtmd.mtmd_init_from_file(str(tiny.mmproj).encode(), llm._model.model, params)
-    bitmaps = []
-    for picture in pictures:
-        buffer = (ctypes.c_uint8 * len(picture)).from_buffer_copy(picture)
-        bitmaps.append(mtmd.mtmd_helper_bitmap_init_from_buf(ctx, buffer, len(picture), False))
-        mtmd.mtmd_bitmap_set_id(bitmaps[-1], hashlib.sha256(picture).hexdigest().encode())
-    chunks, text = mtmd.mtmd_input_chunks_init(), prompt.encode()
-    given = mtmd.mtmd_input_text(text, len(text), False, True)
-    ids: list[int] = []
-    try:
-        array = (mtmd.mtmd_bitmap_p_ctypes * len(bitmaps))(*bitmaps)
-        assert mtmd.mtmd_tokenize(ctx, chunks, ctypes.byref(given), array, len(bitmaps)) == 0
-        for index in range(mtmd.mtmd_input_chunks_size(chunks)):
-            chunk = mtmd.mtmd_input_chunks_get(chunks, index)
-            if mtmd.mtmd_input_chunk_get_type(chunk) == mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
-                count = ctypes.c_size_t(0)
-                tokens = mtmd.mtmd_input_chunk_get_tokens_text(chunk, ctypes.byref(count))
-                ids.extend(tokens[i] for i in range(count.value))
-            else:
-                ids.extend([image_id(mtmd.mtmd_input_chunk_get_id(chunk))] * mtmd.mtmd_input_chunk_get_n_tokens(chunk))
-    finally:
-        mtmd.mtmd_input_chunks_free(chunks)
-        for bitmap in bitmaps:
-            mtmd.mtmd_bitmap_free(bitmap)
-        mtmd.mtmd_free(ctx)
-    return ids
 
 
 def test_a_large_picture_is_scaled_down_to_the_placements_image_budget(tiny_vl: TinyVision) -> None:
