@@ -134,26 +134,27 @@ class Projector:
         last prompt held is not prepared again."""
         texts = prompt.split(MEDIA_MARKER)
         assert len(texts) == len(images) + 1, "the caller checks that each image has its marker"
-        ids, spans = self._read(texts[0], ()).ids, []
+        ids, spans = self._read(texts[0]).ids, []
         kept: dict[str, _Piece] = {}
         for image, text in zip(images, texts[1:]):
             digest = hashlib.sha256(image.data).hexdigest()
-            piece = kept.get(digest) or self._kept.get(digest) or self._read(MEDIA_MARKER, (image,), digest)
+            piece = kept.get(digest) or self._kept.get(digest) or self._read(MEDIA_MARKER, image, digest)
             kept[digest] = piece
             spans.extend(replace(span, start=len(ids) + span.start) for span in piece.spans)
             ids.extend(piece.ids)
-            ids.extend(self._read(text, ()).ids)
+            ids.extend(self._read(text).ids)
         self._kept = kept
         return ids, spans
 
-    def _read(self, text: str, images: Sequence[Image], digest: str = "") -> _Piece:
-        """mtmd's reading of `text`, with `images` at its markers (`digest`: the one image's)."""
+    def _read(self, text: str, picture: Image | None = None, digest: str = "") -> _Piece:
+        """mtmd's reading of `text`; given a `picture` (and its SHA-256 `digest`), at its one marker."""
         mtmd = mtmd_library()
         _MESSAGES.clear()
         bitmaps: list[ctypes.c_void_p] = []
         chunks = None
         try:
-            bitmaps.extend(self._bitmap(image, digest) for image in images)
+            if picture is not None:
+                bitmaps.append(self._bitmap(picture, digest))
             chunks = mtmd.mtmd_input_chunks_init()
             encoded = text.encode("utf-8")
             given = mtmd.mtmd_input_text(encoded, len(encoded), False, True)
